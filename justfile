@@ -1,0 +1,41 @@
+# Tracer — engagement tracking for marketing email and SMS.
+# Every recipe creates .venv and installs what it needs on first use.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+venv := justfile_directory() / ".venv"
+bin := venv / "bin"
+
+# List the recipes.
+default:
+    @just --list
+
+# Install Tracer (and redis-server when missing) without starting anything.
+setup:
+    scripts/bootstrap.sh "" redis-server:redis-server
+
+# Start every role on embedded defaults (private redis-server, SQLite, example brands).
+run *ARGS: setup
+    {{bin}}/tracer up {{ARGS}}
+
+# Run the whole test suite against real redis-server, granian, aiohttp, chromium.
+test *ARGS:
+    scripts/bootstrap.sh dev redis-server:redis-server nginx-light:nginx wrk:wrk
+    {{bin}}/python -m pytest {{ARGS}}
+
+# Benchmarks: edge vs bare granian vs nginx vs Flask+Celery, printed as a table.
+bench *ARGS:
+    scripts/bootstrap.sh dev,bench redis-server:redis-server nginx-light:nginx wrk:wrk
+    {{bin}}/python -m bench {{ARGS}}
+
+# Lint and format check.
+lint:
+    scripts/bootstrap.sh dev
+    {{bin}}/ruff check .
+    {{bin}}/ruff format --check .
+
+# Apply ruff's fixes and formatting.
+fmt:
+    scripts/bootstrap.sh dev
+    {{bin}}/ruff check --fix .
+    {{bin}}/ruff format .

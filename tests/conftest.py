@@ -1,0 +1,67 @@
+"""Shared fixtures: a private real redis-server, a data directory, the example brands."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from tracer.brands import Brands, load_brands
+from tracer.keyring import KeyRing, new_keyring
+from tracer.redis_server import RedisServer
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_BRANDS = ROOT / "config" / "brands.example.toml"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One private redis-server for the session (tests that kill Redis start their own)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"), persistent=False).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> Iterator[str]:
+    """A clean database on the private server (flushed before each test)."""
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    yield redis_server.url
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def example_brands() -> Brands:
+    return load_brands(EXAMPLE_BRANDS)
+
+
+@pytest.fixture
+def keyring() -> KeyRing:
+    return new_keyring()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "var"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test reads the developer's TRACER_* settings or writes into ./var."""
+    for name in list(os.environ):
+        if name.startswith("TRACER_") or name in ("REDIS_URL", "MONGODB_URL", "SENTRY_DSN"):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TRACER_DATA_DIR", str(tmp_path / "default-var"))

@@ -1,0 +1,1 @@
+"""Sub-commands of `tracer`; every module here defines `register(subparsers)`."""

@@ -1,0 +1,52 @@
+"""`tracer config check`: validate settings, the brands file and the key ring."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tracer.brands import load_brands
+from tracer.errors import ConfigurationError
+from tracer.keyring import load_keyring
+from tracer.settings import load_settings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("config", help="check the configuration")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    check = actions.add_parser(
+        "check", help="validate settings, brands file and key ring; list every problem"
+    )
+    check.add_argument("--file", help="brands file to check (default: TRACER_CONFIG)")
+    check.set_defaults(func=run_check)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    problems: list[str] = []
+    settings = None
+    try:
+        settings = load_settings()
+    except ConfigurationError as exc:
+        problems += exc.problems
+    path = args.file or (settings.config_path if settings else None)
+    brands = None
+    if path is not None:
+        try:
+            brands = load_brands(path)
+        except ConfigurationError as exc:
+            problems += [f"{path}: {p}" if not p.startswith(str(path)) else p for p in exc.problems]
+    if settings is not None:
+        try:
+            load_keyring(settings.keys, settings.dev_keyring_path)
+        except ConfigurationError as exc:
+            problems += exc.problems
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} problem(s) found", file=sys.stderr)
+        return 1
+    assert brands is not None
+    webhooks = sum(len(brand.webhooks) for brand in brands)
+    hosts = sum(len(brand.hosts) for brand in brands)
+    print(f"ok: {path}: {len(brands)} brands, {hosts} tracking hosts, {webhooks} webhook endpoints")
+    return 0

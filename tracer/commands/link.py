@@ -1,0 +1,88 @@
+"""`tracer link click|open|unsubscribe`: print tracked URLs (one, or --count N)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tracer.context import load_context
+from tracer.links import CHANNELS, POSITIONS, LinkBuilder, LinkError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("link", help="build tracked links")
+    kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
+
+    click = kinds.add_parser("click", help="a tracked click link (302 to --url)")
+    _common(click)
+    click.add_argument("--url", required=True, help="destination (absolute http(s) URL)")
+    click.add_argument("--recipient", default="")
+    click.add_argument("--channel", choices=CHANNELS, default="email")
+    click.add_argument("--link", type=int, default=0, help="index of the link in the message")
+    click.set_defaults(func=run_click)
+
+    pixel = kinds.add_parser("open", help="an open pixel URL")
+    _common(pixel)
+    pixel.add_argument("--recipient", default="")
+    pixel.add_argument("--position", choices=POSITIONS, default="footer")
+    pixel.set_defaults(func=run_open)
+
+    unsubscribe = kinds.add_parser("unsubscribe", help="an unsubscribe link")
+    _common(unsubscribe)
+    unsubscribe.add_argument("--recipient", required=True)
+    unsubscribe.add_argument("--list", dest="list_id", default="", help="leave one list only")
+    unsubscribe.add_argument("--channel", choices=CHANNELS, default="email")
+    unsubscribe.set_defaults(func=run_unsubscribe)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--brand", required=True)
+    parser.add_argument("--message-id", required=True)
+    parser.add_argument("--campaign", default="")
+    parser.add_argument("--job-source", default="")
+    parser.add_argument(
+        "--count", type=int, default=0,
+        help="print N links, for message ids M-1 … M-N (load-test link sets)",
+    )
+
+
+def _emit(args: argparse.Namespace, build) -> int:
+    context = load_context()
+    builder = LinkBuilder(context.brands, context.keyring)
+    if args.count < 0:
+        print("error: --count must be >= 0", file=sys.stderr)
+        return 2
+    message_ids = (
+        [f"{args.message_id}-{n}" for n in range(1, args.count + 1)]
+        if args.count
+        else [args.message_id]
+    )
+    out = sys.stdout
+    try:
+        for message_id in message_ids:
+            out.write(build(builder, message_id) + "\n")
+    except LinkError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run_click(args: argparse.Namespace) -> int:
+    return _emit(args, lambda b, m: b.click(
+        args.brand, m, args.url, recipient=args.recipient, campaign=args.campaign,
+        job_source=args.job_source, channel=args.channel, link=args.link,
+    ))
+
+
+def run_open(args: argparse.Namespace) -> int:
+    return _emit(args, lambda b, m: b.open(
+        args.brand, m, recipient=args.recipient, position=args.position,
+        campaign=args.campaign, job_source=args.job_source,
+    ))
+
+
+def run_unsubscribe(args: argparse.Namespace) -> int:
+    return _emit(args, lambda b, m: b.unsubscribe(
+        args.brand, m, recipient=args.recipient, list_id=args.list_id,
+        campaign=args.campaign, job_source=args.job_source, channel=args.channel,
+    ))

@@ -1,0 +1,25 @@
+"""Loading what every role needs at start-up: settings, brands and the key ring."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tracer.brands import Brands, load_brands
+from tracer.keyring import KeyRing, load_keyring
+from tracer.settings import Settings, load_settings
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: Settings
+    brands: Brands
+    keyring: KeyRing
+
+
+def load_context(settings: Settings | None = None) -> Context:
+    """Settings from the environment, the brands file and the key ring, all validated;
+    raises `ConfigurationError` listing every problem found."""
+    settings = settings or load_settings()
+    brands = load_brands(settings.config_path)
+    keyring = load_keyring(settings.keys, settings.dev_keyring_path)
+    return Context(settings=settings, brands=brands, keyring=keyring)

@@ -1,0 +1,20 @@
+"""Exceptions shared by every role."""
+
+
+class TracerError(Exception):
+    """Base class of Tracer's own errors."""
+
+
+class ConfigurationError(TracerError):
+    """Settings, the brands file or the key ring are not valid; the process exits 1.
+
+    `problems` holds every problem found, one `path: value reason` line each.
+    """
+
+    def __init__(self, *problems: str) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class TokenError(TracerError):
+    """A token is malformed, tampered with, expired or signed by an unknown key."""
