@@ -13,6 +13,9 @@ from tracer.brands import Brands, load_brands
 from tracer.keyring import KeyRing, new_keyring
 from tracer.redis_server import RedisServer
 
+# The environment as the test run found it (fixtures below scrub TRACER_*/REDIS_URL/
+# MONGODB_URL for every test; suites that honour e.g. MONGODB_URL read it from here).
+ORIGINAL_ENVIRONMENT = dict(os.environ)
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_BRANDS = ROOT / "config" / "brands.example.toml"
 
