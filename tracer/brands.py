@@ -197,7 +197,7 @@ class _Converter:
         if origin is list and isinstance(raw, list):
             return [self.convert(item, args[0], f"{path}[{i}]") for i, item in enumerate(raw)]
         if origin is dict and isinstance(raw, dict):
-            return {key: self.convert(value, args[1], f"{path}.{key}") for key, value in raw.items()}
+            return {key: self.convert(val, args[1], f"{path}.{key}") for key, val in raw.items()}
         try:
             return msgspec.convert(raw, kind)
         except msgspec.ValidationError as exc:
@@ -230,9 +230,9 @@ def _is_struct(kind: Any) -> bool:
 def _placeholder(kind: Any) -> Any:
     origin = typing.get_origin(kind) or kind
     if _is_struct(origin):
-        return origin(**{
-            f.name: _placeholder(f.type) for f in msgspec.structs.fields(origin) if f.required
-        })
+        return origin(
+            **{f.name: _placeholder(f.type) for f in msgspec.structs.fields(origin) if f.required}
+        )
     defaults = {str: "", int: 0, float: 0.0, bool: False, list: [], dict: {}}
     return defaults.get(origin)
 
@@ -240,10 +240,15 @@ def _placeholder(kind: Any) -> Any:
 # --- semantic checks -------------------------------------------------------------------
 
 _BRAND_ID = re.compile(r"[a-z0-9-]+")
-_HOSTNAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:\d{1,5})?")
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*(:\d{{1,5}})?")
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 _PARAM = re.compile(r"[A-Za-z0-9_.\-]+")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+# Whitespace (every Unicode space, as str.isspace sees it) and control characters.
+_UNSAFE_IN_URL = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
 def is_http_url(url: str) -> bool:
@@ -252,7 +257,7 @@ def is_http_url(url: str) -> bool:
         return False
     rest = url.split("://", 1)[1]
     host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
-    return bool(host) and not any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url)
+    return bool(host) and _UNSAFE_IN_URL.search(url) is None
 
 
 def webhook_secret_bytes(secret: str) -> bytes:

@@ -93,7 +93,10 @@ class EventIds:
         self._node = os.urandom(4).hex()
 
     def next(self, now: float | None = None) -> str:
-        self._sequence = sequence = (self._sequence + 1) & 0xFFFFFFFF
+        sequence = self._sequence + 1
+        if sequence > 0xFFFFFFFF:
+            sequence = 0
+        self._sequence = sequence
         millis = int((time.time() if now is None else now) * 1000)
         return f"{millis:012x}{self._node}{sequence:08x}"
 

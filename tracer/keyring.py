@@ -102,8 +102,9 @@ def b64decode(text: str) -> bytes:
 
 def _new_key(key_id: int) -> Key:
     created = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
-    return Key(id=key_id, secret=b64encode(secrets.token_bytes(KEY_BYTES)), state="active",
-               created=created)
+    return Key(
+        id=key_id, secret=b64encode(secrets.token_bytes(KEY_BYTES)), state="active", created=created
+    )
 
 
 def new_keyring() -> KeyRing:

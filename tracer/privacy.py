@@ -31,6 +31,8 @@ class RecipientHasher:
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
         self._brand_keys: dict[str, bytes] = {}
+        # A message's links all hash the same recipient: remember the last one.
+        self._last: tuple[str, str, str] = ("", "", "")
 
     def _brand_key(self, brand: str) -> bytes:
         key = self._brand_keys.get(brand)
@@ -42,10 +44,15 @@ class RecipientHasher:
     def hash(self, brand: str, recipient: str) -> str:
         if not recipient:
             return ""
+        last_brand, last_recipient, last_hash = self._last
+        if brand == last_brand and recipient == last_recipient:
+            return last_hash
         digest = hmac.new(
             self._brand_key(brand), normalize_recipient(recipient).encode(), hashlib.sha256
         ).digest()
-        return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode("ascii")
+        hashed = base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode("ascii")
+        self._last = (brand, recipient, hashed)
+        return hashed
 
 
 def mask_recipient(recipient: str) -> str:

@@ -16,6 +16,11 @@ def event_shard(shard: int) -> str:
     return f"{PREFIX}:events:{{e{shard}}}"
 
 
+def event_producer_sequence(shard: int, producer: str) -> str:
+    """Last batch sequence an edge process appended to `shard` (makes replays idempotent)."""
+    return f"{PREFIX}:events:{{e{shard}}}:producer:{producer}"
+
+
 def event_processing(shard: int, consumer: str) -> str:
     """A batcher's in-flight batch taken from `event_shard(shard)`, dropped after the ack."""
     return f"{PREFIX}:events:{{e{shard}}}:processing:{consumer}"
@@ -44,6 +49,11 @@ def heartbeat_pattern(role: str) -> str:
     return f"{PREFIX}:heartbeat:{role}:*"
 
 
+def periodic_job(name: str) -> str:
+    """Lease taken (SET NX PX interval) by the one batcher that runs job `name` this time."""
+    return f"{PREFIX}:jobs:{name}"
+
+
 # --- webhook queue: batcher -> dispatcher ----------------------------------------------
 def webhook_shard(shard: int) -> str:
     """List of encoded `WebhookJob`s ready for delivery."""
@@ -52,6 +62,11 @@ def webhook_shard(shard: int) -> str:
 
 def webhook_processing(shard: int, consumer: str) -> str:
     return f"{PREFIX}:webhooks:{{w{shard}}}:processing:{consumer}"
+
+
+def webhook_dead(shard: int) -> str:
+    """Payloads taken from `webhook_shard(shard)` that cannot be decoded, kept as they are."""
+    return f"{PREFIX}:webhooks:{{w{shard}}}:dead"
 
 
 def webhook_retry(shard: int) -> str:

@@ -43,14 +43,22 @@ class RedisServer:
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         return [
             binary,
-            "--bind", "127.0.0.1",
-            "--port", str(self.port),
-            "--dir", str(self.directory),
-            "--save", "",
-            "--appendonly", "yes" if self.persistent else "no",
-            "--appendfsync", "everysec",
-            "--logfile", str(self.directory / "redis.log"),
-            "--daemonize", "no",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.directory),
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.persistent else "no",
+            "--appendfsync",
+            "everysec",
+            "--logfile",
+            str(self.directory / "redis.log"),
+            "--daemonize",
+            "no",
         ]
 
     def start(self, timeout_s: float = 10.0) -> RedisServer:
@@ -70,7 +78,7 @@ class RedisServer:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                log = (self.directory / "redis.log")
+                log = self.directory / "redis.log"
                 tail = log.read_text(errors="replace")[-500:] if log.exists() else ""
                 raise RedisServerError(f"redis-server exited at start-up: {tail}")
             if self.ping():

@@ -94,7 +94,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         if raw is None or raw == "":
             continue
         try:
-            parsed = msgspec.convert({field: raw}, Settings, strict=False)
+            parsed = msgspec.convert({field: raw}, Settings, strict=False, dec_hook=_to_path)
         except msgspec.ValidationError as exc:
             reason = str(exc).split(" - at ")[0]
             raise ConfigurationError(f"{variable}: {raw!r} is not valid ({reason})") from None
@@ -102,6 +102,12 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     settings = Settings(**values)
     _check(settings)
     return settings
+
+
+def _to_path(kind: type, value: Any) -> Any:
+    if kind is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError
 
 
 def _check(settings: Settings) -> None:

@@ -73,18 +73,19 @@ class TokenCodec:
         self._seal_id = active.id
         self._seal = AESGCM(active.material())
         self._header = bytes((VERSION,)) + active.id.to_bytes(2, "big")
-        self._openers = {
-            key_id: AESGCM(material) for key_id, material in ring.usable().items()
-        }
+        self._openers = {key_id: AESGCM(material) for key_id, material in ring.usable().items()}
         self._urandom = os.urandom
 
     def seal(self, payload: LinkPayload) -> str:
         nonce = self._urandom(NONCE_BYTES)
         sealed = self._seal.encrypt(nonce, _encode_payload(payload), self._header)
         raw = self._header + nonce + sealed
-        return binascii.b2a_base64(raw, newline=False).rstrip(b"=").translate(
-            _TO_URLSAFE
-        ).decode("ascii")
+        return (
+            binascii.b2a_base64(raw, newline=False)
+            .rstrip(b"=")
+            .translate(_TO_URLSAFE)
+            .decode("ascii")
+        )
 
     def open(self, token: str) -> LinkPayload:
         """The payload of `token`; raises `TokenError` for anything but an intact token."""

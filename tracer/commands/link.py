@@ -41,7 +41,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--campaign", default="")
     parser.add_argument("--job-source", default="")
     parser.add_argument(
-        "--count", type=int, default=0,
+        "--count",
+        type=int,
+        default=0,
         help="print N links, for message ids M-1 … M-N (load-test link sets)",
     )
 
@@ -68,21 +70,45 @@ def _emit(args: argparse.Namespace, build) -> int:
 
 
 def run_click(args: argparse.Namespace) -> int:
-    return _emit(args, lambda b, m: b.click(
-        args.brand, m, args.url, recipient=args.recipient, campaign=args.campaign,
-        job_source=args.job_source, channel=args.channel, link=args.link,
-    ))
+    return _emit(
+        args,
+        lambda b, m: b.click(
+            args.brand,
+            m,
+            args.url,
+            recipient=args.recipient,
+            campaign=args.campaign,
+            job_source=args.job_source,
+            channel=args.channel,
+            link=args.link,
+        ),
+    )
 
 
 def run_open(args: argparse.Namespace) -> int:
-    return _emit(args, lambda b, m: b.open(
-        args.brand, m, recipient=args.recipient, position=args.position,
-        campaign=args.campaign, job_source=args.job_source,
-    ))
+    return _emit(
+        args,
+        lambda b, m: b.open(
+            args.brand,
+            m,
+            recipient=args.recipient,
+            position=args.position,
+            campaign=args.campaign,
+            job_source=args.job_source,
+        ),
+    )
 
 
 def run_unsubscribe(args: argparse.Namespace) -> int:
-    return _emit(args, lambda b, m: b.unsubscribe(
-        args.brand, m, recipient=args.recipient, list_id=args.list_id,
-        campaign=args.campaign, job_source=args.job_source, channel=args.channel,
-    ))
+    return _emit(
+        args,
+        lambda b, m: b.unsubscribe(
+            args.brand,
+            m,
+            recipient=args.recipient,
+            list_id=args.list_id,
+            campaign=args.campaign,
+            job_source=args.job_source,
+            channel=args.channel,
+        ),
+    )

@@ -1,0 +1,1 @@
+"""The edge: answers clicks, opens and unsubscribes and records them without waiting."""

@@ -1,0 +1,223 @@
+"""Fixtures for the edge: real `tracer edge` processes under granian, a private
+redis-server, and a plain HTTP client that never follows redirects."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.conftest import EXAMPLE_BRANDS
+from tracer import events, redis_keys
+from tracer.brands import Brands
+from tracer.events import Event
+from tracer.keyring import KeyRing, write_keyring
+from tracer.links import LinkBuilder
+from tracer.redis_server import free_port
+
+SHARDS = 4
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def location(self) -> str:
+        return self.headers.get("location", "")
+
+
+def fetch(
+    port: int,
+    path: str,
+    host: str,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+) -> Reply:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        connection.putheader("Host", host)
+        for name, value in (headers or {}).items():
+            connection.putheader(name, value)
+        if body is not None:
+            connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        response = connection.getresponse()
+        data = response.read()
+        return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, data)
+    finally:
+        connection.close()
+
+
+def raw_request(port: int, request: bytes) -> bytes:
+    """Send bytes as they are (for requests no HTTP library would produce)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        chunks = []
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if b"\r\n\r\n" in b"".join(chunks):
+                head, _, rest = b"".join(chunks).partition(b"\r\n\r\n")
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    ),
+                    0,
+                )
+                if len(rest) >= length:
+                    break
+        return b"".join(chunks)
+
+
+@dataclass
+class EdgeProcess:
+    port: int
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    answered: int = field(default=0)
+
+    def start(self, timeout_s: float = 20.0) -> EdgeProcess:
+        self.log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tracer", "edge", "--workers", self.env.get("WORKERS", "1")],
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"edge exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                if fetch(self.port, "/healthz", "localhost").status == 200:
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"edge did not start: {self.log_path.read_text()[-2000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> int:
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            code = self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        self.process = None
+        self.log.close()
+        return code
+
+    def get(self, url_or_path: str, host: str | None = None, **kwargs) -> Reply:
+        host, path = _split(url_or_path, host)
+        return fetch(self.port, path, host, **kwargs)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _split(url_or_path: str, host: str | None) -> tuple[str, str]:
+    if url_or_path.startswith("https://"):
+        rest = url_or_path.removeprefix("https://")
+        url_host, _, path = rest.partition("/")
+        return host or url_host, "/" + path
+    assert host is not None
+    return host, url_or_path
+
+
+@pytest.fixture
+def keyring_file(tmp_path: Path, keyring: KeyRing) -> Path:
+    path = tmp_path / "keyring.json"
+    write_keyring(keyring, path)
+    return path
+
+
+@pytest.fixture
+def builder(example_brands: Brands, keyring: KeyRing) -> LinkBuilder:
+    return LinkBuilder(example_brands, keyring)
+
+
+@pytest.fixture
+def edge_env(tmp_path: Path, keyring_file: Path, redis_url: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("TRACER_") and key not in ("REDIS_URL", "MONGODB_URL")
+    }
+    env.update(
+        {
+            "TRACER_CONFIG": str(EXAMPLE_BRANDS),
+            "TRACER_KEYS": str(keyring_file),
+            "TRACER_DATA_DIR": str(tmp_path / "edge-data"),
+            "TRACER_EDGE_PORT": str(free_port()),
+            "TRACER_QUEUE_SHARDS": str(SHARDS),
+            "REDIS_URL": redis_url,
+            "TRACER_LOG_LEVEL": "INFO",
+            "TRACER_REDIS_TIMEOUT_S": "0.5",
+        }
+    )
+    return env
+
+
+@pytest.fixture
+def start_edge(tmp_path: Path) -> Iterator[Callable[..., EdgeProcess]]:
+    started: list[EdgeProcess] = []
+
+    def start(env: dict[str, str], workers: int = 1) -> EdgeProcess:
+        edge = EdgeProcess(
+            port=int(env["TRACER_EDGE_PORT"]),
+            env={**env, "WORKERS": str(workers)},
+            log_path=tmp_path / f"edge-{len(started)}.log",
+        )
+        started.append(edge)
+        return edge.start()
+
+    yield start
+    for edge in started:
+        edge.stop()
+
+
+@pytest.fixture
+def edge(start_edge: Callable[..., EdgeProcess], edge_env: dict[str, str]) -> EdgeProcess:
+    return start_edge(edge_env)
+
+
+def queued_events(client: redis.Redis, shards: int = SHARDS) -> list[Event]:
+    """Every event in the queue shards, decoded."""
+    found = []
+    for shard in range(shards):
+        found += [events.decode(raw) for raw in client.lrange(redis_keys.event_shard(shard), 0, -1)]
+    return found
+
+
+def wait_for_events(client: redis.Redis, count: int, timeout_s: float = 10.0) -> list[Event]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = queued_events(client)
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.02)

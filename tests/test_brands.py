@@ -1,0 +1,158 @@
+"""The brands file: the example is valid, and every problem of a bad file is reported at
+once, each naming its path and value."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLE_BRANDS
+from tracer.brands import load_brands, parse_brands
+from tracer.errors import ConfigurationError
+
+MINIMAL = """
+[[brands]]
+id = "northjobs"
+name = "North Jobs"
+hosts = ["t.northjobs.example"]
+landing_url = "https://northjobs.example/"
+
+[[brands.webhooks]]
+url = "https://hooks.northjobs.example/tracer"
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+events = ["open", "click", "unsubscribe"]
+"""
+
+BROKEN = """
+[[brands]]
+id = "ok"
+name = "OK"
+hosts = ["t.ok.example"]
+landing_url = "https://ok.example/"
+
+[[brands]]
+id = "Bad_Id"
+name = "Bad"
+hosts = ["t.ok.example", 7]
+landing_url = "ftp://bad.example/"
+colour = "red"
+
+[brands.privacy]
+ipv4_prefix = 40
+
+[[brands.webhooks]]
+url = "htp:/x"
+secret = "not-a-secret"
+events = ["clicks"]
+
+[[brands]]
+name = "No id"
+hosts = ["t.noid.example"]
+landing_url = "https://noid.example/"
+"""
+
+
+def test_the_example_file_has_22_valid_brands_with_distinct_hosts() -> None:
+    brands = load_brands(EXAMPLE_BRANDS)
+
+    assert len(brands) == 22
+    assert len(brands.by_host) == sum(len(b.hosts) for b in brands)
+    assert all(brand.webhooks and brand.cpc for brand in brands)
+
+
+def test_a_file_with_only_the_documented_keys_is_valid() -> None:
+    brand = parse_brands(MINIMAL).get("northjobs")
+
+    assert brand.webhooks[0].events == ["open", "click", "unsubscribe"]
+    assert brand.privacy.ipv4_prefix == 24  # defaults fill the rest
+    assert brand.utm["utm_campaign"] == "{campaign}"
+
+
+def test_every_problem_is_reported_with_its_path_and_value() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        parse_brands(BROKEN)
+
+    problems = caught.value.problems
+    expected = [
+        "brands[1].id: 'Bad_Id' must match [a-z0-9-]+",
+        "brands[1].hosts[0]: 't.ok.example' already belongs to brand 'ok'",
+        "brands[1].hosts[1]: 7 is not valid (Expected `str`, got `int`)",
+        "brands[1].landing_url: 'ftp://bad.example/' is not an http(s) URL",
+        "brands[1].colour: unknown key",
+        "brands[1].privacy.ipv4_prefix: 40 must be in 0..32",
+        "brands[1].webhooks[0].url: 'htp:/x' is not an http(s) URL",
+        "brands[1].webhooks[0].events[0]: 'clicks' is not an event type "
+        "(sent, open, click, unsubscribe_view, unsubscribe, conversion)",
+        "brands[2].id: missing (required)",
+    ]
+    for line in expected:
+        assert line in problems, (line, problems)
+    assert any(p.startswith("brands[1].webhooks[0].secret:") for p in problems)
+    assert not any(p.startswith("brands[0]") for p in problems)
+
+
+def test_config_check_lists_all_problems_and_exits_1(tmp_path: Path) -> None:
+    broken = tmp_path / "brands.toml"
+    broken.write_text(BROKEN)
+
+    result = subprocess.run(
+        [sys.executable, "-m", "tracer", "config", "check", "--file", str(broken)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 1
+    assert "brands[1].webhooks[0].url: 'htp:/x' is not an http(s) URL" in result.stderr
+    assert "brands[2].id: missing (required)" in result.stderr
+    assert "problem(s) found" in result.stderr
+
+
+def test_config_check_accepts_the_example(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tracer", "config", "check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "22 brands" in result.stdout
+
+
+def test_the_edge_refuses_to_start_on_a_bad_file_with_exit_code_1(tmp_path: Path) -> None:
+    broken = tmp_path / "brands.toml"
+    broken.write_text(BROKEN)
+
+    result = subprocess.run(
+        [sys.executable, "-m", "tracer", "edge"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            "TRACER_CONFIG": str(broken),
+            "TRACER_DATA_DIR": str(tmp_path / "var"),
+            "PATH": "/usr/bin:/bin",
+        },
+    )
+
+    assert result.returncode == 1
+    assert "error: brands[1].landing_url: 'ftp://bad.example/' is not an http(s) URL" in (
+        result.stderr
+    )
+
+
+def test_bad_settings_name_the_variable(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tracer", "config", "check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"TRACER_EDGE_PORT": "eighty", "TRACER_DATA_DIR": str(tmp_path), "PATH": "/usr/bin"},
+    )
+
+    assert result.returncode == 1
+    assert "TRACER_EDGE_PORT: 'eighty' is not valid" in result.stderr

@@ -1,0 +1,62 @@
+"""Burst detection: several distinct links of one message clicked within a moment.
+
+A person reads, then clicks one link (maybe two); a scanner that vets a message follows
+every link in it at once. The tracker keeps, per message, when its current window began
+and which links were clicked in it. Memory is bounded: past `max_messages` the expired
+windows are dropped, and if that is not enough, all of them (a burst can then go unseen
+for one window, never misreported).
+
+It is per process: with N edge workers a scanner's clicks spread over them, so a burst is
+seen only when enough of its clicks land on one worker. Verdicts are stored with their
+reasons and can be recomputed over the whole history when that matters.
+"""
+
+from __future__ import annotations
+
+WINDOW_S = 2.0
+MIN_DISTINCT_LINKS = 3
+MAX_MESSAGES = 65_536
+
+
+class BurstTracker:
+    __slots__ = ("max_messages", "min_links", "recent", "window_s")
+
+    def __init__(
+        self,
+        window_s: float = WINDOW_S,
+        min_links: int = MIN_DISTINCT_LINKS,
+        max_messages: int = MAX_MESSAGES,
+    ) -> None:
+        self.window_s = window_s
+        self.min_links = min_links
+        self.max_messages = max_messages
+        # message id -> (window start in s, the link clicked, or the set of links clicked)
+        self.recent: dict[str, tuple] = {}
+
+    def observe(self, message_id: str, link: int, now: float) -> bool:
+        """Record a click; True when it makes `min_links` distinct links of the message
+        clicked within `window_s` of the first of them."""
+        recent = self.recent
+        entry = recent.get(message_id)
+        if entry is None or not 0.0 <= now - entry[0] <= self.window_s:
+            if entry is None and len(recent) >= self.max_messages:
+                self._make_room(now)
+            # (window start, first link): most messages never see a second click
+            self.recent[message_id] = (now, link)
+            return False
+        links = entry[1]
+        if links.__class__ is not set:
+            if links == link:
+                return False
+            links = {links}
+            self.recent[message_id] = (entry[0], links)
+        links.add(link)
+        return len(links) >= self.min_links
+
+    def _make_room(self, now: float) -> None:
+        window = self.window_s
+        live = {k: v for k, v in self.recent.items() if 0 <= now - v[0] <= window}
+        self.recent = live if len(live) < self.max_messages * 3 // 4 else {}
+
+    def __len__(self) -> int:
+        return len(self.recent)
