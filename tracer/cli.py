@@ -1,5 +1,7 @@
-"""`tracer`: the command line. Each sub-command lives in `tracer.commands.<name>` and
-registers itself through a `register(subparsers)` function."""
+"""`tracer`: the command line. Each sub-command lives in `tracer.commands.<name>` (the
+module is named after the command) and registers itself through `register(subparsers)`.
+Only the module of the command being run is imported, so `tracer link …` does not pay
+for the imports of `tracer dispatcher`."""
 
 from __future__ import annotations
 
@@ -13,20 +15,23 @@ from tracer import __version__, commands
 from tracer.errors import ConfigurationError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tracer",
         description="Tracer: engagement tracking for marketing email and SMS.",
     )
     parser.add_argument("--version", action="version", version=f"tracer {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        importlib.import_module(f"tracer.commands.{module.name}").register(subparsers)
+    names = sorted(module.name for module in pkgutil.iter_modules(commands.__path__))
+    for name in [command] if command in names else names:
+        importlib.import_module(f"tracer.commands.{name}").register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except ConfigurationError as exc:

@@ -14,6 +14,8 @@ import msgspec
 
 EVENT_TYPES = ("sent", "open", "click", "unsubscribe_view", "unsubscribe", "conversion")
 AGENTS = ("human", "bot", "scanner", "mpp", "proxy", "preview")
+CHANNELS = ("email", "sms")
+POSITIONS = ("header", "footer")
 
 
 class Event(msgspec.Struct, array_like=True, kw_only=True):

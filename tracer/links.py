@@ -15,13 +15,12 @@ from collections.abc import Callable
 
 from tracer.brands import Brand, Brands, is_http_url
 from tracer.errors import TracerError
+from tracer.events import CHANNELS, POSITIONS
 from tracer.keyring import KeyRing
 from tracer.privacy import RecipientHasher, mask_recipient
 from tracer.tokens import CLICK, OPEN, UNSUBSCRIBE, LinkPayload, TokenCodec
 
 MAX_URL_CHARS = 4096
-POSITIONS = ("header", "footer")
-CHANNELS = ("email", "sms")
 # Characters kept as they are in destination URLs; everything else is percent-encoded.
 _URL_SAFE = "!#$%&'()*+,-./:;=?@[]_~"
 

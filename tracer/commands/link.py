@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tracer.context import load_context
-from tracer.links import CHANNELS, POSITIONS, LinkBuilder, LinkError
+from tracer.events import CHANNELS, POSITIONS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,6 +48,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _emit(args: argparse.Namespace, build) -> int:
+    from tracer.context import load_context
+    from tracer.links import LinkBuilder, LinkError
+
     context = load_context()
     builder = LinkBuilder(context.brands, context.keyring)
     if args.count < 0:
