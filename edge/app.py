@@ -7,6 +7,7 @@ Redis or any other I/O; only the unsubscribe POST reads its own request body.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -16,8 +17,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
+from redis.exceptions import RedisError
 
 from edge import responses
+from edge.lru import LruCache
 from edge.metrics import EdgeMetrics, SnapshotStore, render
 from edge.recorder import EventRecorder
 from edge.responses import EMPTY_BODY, REDIRECT_HEADERS, Response
@@ -26,6 +29,8 @@ from edge.trust import ClientAddress
 from tracer.context import Context
 from tracer.errors import TokenError
 from tracer.events import EventIds
+from tracer.slugs import is_slug
+from tracer.slugs import resolve as resolve_slug
 from tracer.tokens import CLICK, OPEN, UNSUBSCRIBE, LinkPayload, TokenCodec
 
 logger = logging.getLogger("tracer.edge")
@@ -37,6 +42,8 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 # Paths longer than this are refused before any decoding (tokens are at most 6 KB).
 MAX_PATH_CHARS = 8192
 MAX_FORM_BYTES = 16384
+# Slug -> token entries kept per worker (an SMS campaign's links are clicked in bursts).
+SHORT_LINK_CACHE_SIZE = 100_000
 SNAPSHOT_INTERVAL_S = 1.0
 ONE_CLICK = b"List-Unsubscribe=One-Click"
 _encode_fields = msgspec.msgpack.Encoder().encode
@@ -55,6 +62,7 @@ class Edge:
         self.snapshots = SnapshotStore(settings.metrics_dir)
         self.client_address = ClientAddress(settings.trusted_proxies)
         self.recorder: EventRecorder | None = None
+        self.short_links = LruCache(SHORT_LINK_CACHE_SIZE)
         self.producer = producer
         self._record: Callable[[bytes], None] = _not_started
         self._routes = {
@@ -100,6 +108,19 @@ class Edge:
         payload = self._payload(path[3:], site, CLICK)
         if payload is None:
             return await self._answer_site(send, site.landing, method)
+        await self._redirect(scope, send, headers, site, payload, method, started, "click")
+
+    async def _redirect(
+        self,
+        scope: Scope,
+        send: Send,
+        headers: dict[bytes, bytes],
+        site: Site,
+        payload: LinkPayload,
+        method: str,
+        started: float,
+        route: str,
+    ) -> None:
         now = time.time()
         ip = self.client_address(scope, headers)
         ua = headers.get(b"user-agent", b"").decode("utf-8", "replace")
@@ -132,7 +153,7 @@ class Edge:
             }
         )
         await send(EMPTY_BODY)
-        self.metrics.hit("click", 302, site.id, verdict.agent, time.perf_counter() - started)
+        self.metrics.hit(route, 302, site.id, verdict.agent, time.perf_counter() - started)
 
     async def _open(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         started = time.perf_counter()
@@ -201,13 +222,43 @@ class Edge:
         )
 
     async def _short_link(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        started = time.perf_counter()
         headers = dict(scope["headers"])
         site = self.sites.find(headers.get(b"host", b""))
+        method = scope["method"]
         if site is None:
-            return await self._reject(send, "unknown_host", responses.NOT_FOUND, scope["method"])
-        # Short links are resolved once SMS slugs are issued; until then none is known.
-        self.metrics.reject("unknown_slug")
-        await self._answer_site(send, site.landing, scope["method"])
+            return await self._reject(send, "unknown_host", responses.NOT_FOUND, method)
+        if method != "GET" and method != "HEAD":
+            return await self._reject(send, "method", responses.METHOD_NOT_ALLOWED, method)
+        slug = path[3:]
+        token = self.short_links.get(slug)
+        if token is None:
+            # A slug not seen by this worker yet: the only lookup on any request path.
+            token = await self._resolve_slug(slug)
+            if token is None:
+                return await self._answer_site(send, site.landing, method)
+        payload = self._payload(token, site, CLICK)
+        if payload is None:
+            return await self._answer_site(send, site.landing, method)
+        await self._redirect(scope, send, headers, site, payload, method, started, "short_link")
+
+    async def _resolve_slug(self, slug: str) -> str | None:
+        if not is_slug(slug):
+            self.metrics.reject("bad_slug")
+            return None
+        recorder = self.recorder
+        try:
+            token = await asyncio.wait_for(
+                resolve_slug(recorder.client, slug), self.settings.redis_timeout_s
+            )
+        except (RedisError, OSError, TimeoutError):
+            self.metrics.reject("slug_lookup_failed")
+            return None
+        if token is None:
+            self.metrics.reject("unknown_slug")
+            return None
+        self.short_links.put(slug, token)
+        return token
 
     async def _other(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         handler = self._exact.get(path)
@@ -352,8 +403,6 @@ class Edge:
                 return
 
     async def startup(self) -> None:
-        import asyncio
-
         settings = self.settings
         self.ids.reseed()
         producer = self.producer or self.ids.next()[12:20] + os.urandom(2).hex()
@@ -387,8 +436,6 @@ class Edge:
         self.snapshots.write(self.metrics)
 
     async def _write_snapshots(self) -> None:
-        import asyncio
-
         while True:
             await asyncio.sleep(SNAPSHOT_INTERVAL_S)
             self._update_gauges()

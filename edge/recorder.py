@@ -104,6 +104,11 @@ class EventRecorder:
             self._wake.set()
 
     @property
+    def client(self) -> aioredis.Redis:
+        assert self._client is not None, "the recorder has not started"
+        return self._client
+
+    @property
     def buffered(self) -> int:
         return len(self._buffer)
 

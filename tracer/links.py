@@ -90,9 +90,36 @@ class LinkBuilder:
         link: int = 0,
         canary: bool = False,
     ) -> str:
+        payload = self.click_payload(
+            brand_id,
+            message_id,
+            url,
+            recipient=recipient,
+            campaign=campaign,
+            job_source=job_source,
+            channel=channel,
+            link=link,
+            canary=canary,
+        )
+        return self._url(self.brands.by_id[payload.brand], "c", payload)
+
+    def click_payload(
+        self,
+        brand_id: str,
+        message_id: str,
+        url: str,
+        *,
+        recipient: str = "",
+        campaign: str = "",
+        job_source: str = "",
+        channel: str = "email",
+        link: int = 0,
+        canary: bool = False,
+    ) -> LinkPayload:
+        """What a click link carries (sealed into `/c/` links, stored behind SMS slugs)."""
         brand = self._brand(brand_id)
         _check_message(message_id, channel)
-        payload = LinkPayload(
+        return LinkPayload(
             kind=CLICK,
             brand=brand.id,
             message_id=message_id,
@@ -105,7 +132,9 @@ class LinkBuilder:
             recipient=self.hasher.hash(brand.id, recipient),
             canary=canary,
         )
-        return self._url(brand, "c", payload)
+
+    def short_url(self, brand_id: str, slug: str) -> str:
+        return f"https://{self._brand(brand_id).primary_host}/s/{slug}"
 
     def open(
         self,

@@ -18,6 +18,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     click.add_argument("--recipient", default="")
     click.add_argument("--channel", choices=CHANNELS, default="email")
     click.add_argument("--link", type=int, default=0, help="index of the link in the message")
+    click.add_argument(
+        "--short",
+        action="store_true",
+        help="an SMS short link (https://host/s/SLUG); needs REDIS_URL, where slugs live",
+    )
     click.set_defaults(func=run_click)
 
     pixel = kinds.add_parser("open", help="an open pixel URL")
@@ -56,11 +61,7 @@ def _emit(args: argparse.Namespace, build) -> int:
     if args.count < 0:
         print("error: --count must be >= 0", file=sys.stderr)
         return 2
-    message_ids = (
-        [f"{args.message_id}-{n}" for n in range(1, args.count + 1)]
-        if args.count
-        else [args.message_id]
-    )
+    message_ids = _message_ids(args)
     out = sys.stdout
     try:
         for message_id in message_ids:
@@ -72,6 +73,8 @@ def _emit(args: argparse.Namespace, build) -> int:
 
 
 def run_click(args: argparse.Namespace) -> int:
+    if args.short:
+        return _emit_short(args)
     return _emit(
         args,
         lambda b, m: b.click(
@@ -114,3 +117,58 @@ def run_unsubscribe(args: argparse.Namespace) -> int:
             channel=args.channel,
         ),
     )
+
+
+def _emit_short(args: argparse.Namespace) -> int:
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    from tracer.context import load_context
+    from tracer.links import LinkBuilder, LinkError
+    from tracer.slugs import ShortLinks, SlugAllocator
+
+    context = load_context()
+    if not context.settings.redis_url:
+        print(
+            "error: --short needs REDIS_URL (slugs are allocated and stored in Redis)",
+            file=sys.stderr,
+        )
+        return 2
+    builder = LinkBuilder(context.brands, context.keyring)
+    message_ids = _message_ids(args)
+    try:
+        payloads = [
+            builder.click_payload(
+                args.brand,
+                message_id,
+                args.url,
+                recipient=args.recipient,
+                campaign=args.campaign,
+                job_source=args.job_source,
+                channel="sms",
+                link=args.link,
+            )
+            for message_id in message_ids
+        ]
+    except LinkError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    async def create() -> list[str]:
+        client = aioredis.Redis.from_url(context.settings.redis_url)
+        try:
+            allocator = SlugAllocator(client, context.keyring.slug_secret())
+            return await ShortLinks(client, allocator, builder.codec).create(payloads)
+        finally:
+            await client.aclose()
+
+    for slug in asyncio.run(create()):
+        sys.stdout.write(builder.short_url(args.brand, slug) + "\n")
+    return 0
+
+
+def _message_ids(args: argparse.Namespace) -> list[str]:
+    if args.count:
+        return [f"{args.message_id}-{n}" for n in range(1, args.count + 1)]
+    return [args.message_id]
