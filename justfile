@@ -21,6 +21,7 @@ run *ARGS: setup
 # Run the whole test suite against real redis-server, granian, aiohttp, chromium.
 test *ARGS:
     scripts/bootstrap.sh dev redis-server:redis-server nginx-light:nginx wrk:wrk
+    scripts/mongoeco_venv.sh >/dev/null
     {{bin}}/python -m pytest {{ARGS}}
 
 # Benchmarks: edge vs bare granian vs nginx vs Flask+Celery, printed as a table.

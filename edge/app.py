@@ -63,6 +63,7 @@ class Edge:
         self.client_address = ClientAddress(settings.trusted_proxies)
         self.recorder: EventRecorder | None = None
         self.short_links = LruCache(SHORT_LINK_CACHE_SIZE)
+        self._location = b""
         self.producer = producer
         self._record: Callable[[bytes], None] = _not_started
         self._routes = {
@@ -108,19 +109,27 @@ class Edge:
         payload = self._payload(path[3:], site, CLICK)
         if payload is None:
             return await self._answer_site(send, site.landing, method)
-        await self._redirect(scope, send, headers, site, payload, method, started, "click")
+        agent = self._record_click(scope, headers, site, payload, method)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 302,
+                "headers": [(b"location", self._location), *REDIRECT_HEADERS],
+            }
+        )
+        await send(EMPTY_BODY)
+        self.metrics.hit("click", 302, site.id, agent, time.perf_counter() - started)
 
-    async def _redirect(
+    def _record_click(
         self,
         scope: Scope,
-        send: Send,
         headers: dict[bytes, bytes],
         site: Site,
         payload: LinkPayload,
         method: str,
-        started: float,
-        route: str,
-    ) -> None:
+    ) -> str:
+        """Classify and record a click; leaves its Location in `self._location` and
+        returns the verdict's agent. (A plain call, not a coroutine: cheaper per request.)"""
         now = time.time()
         ip = self.client_address(scope, headers)
         ua = headers.get(b"user-agent", b"").decode("utf-8", "replace")
@@ -135,7 +144,7 @@ class Edge:
             now,
         )
         event_id = self.ids.next(now)
-        location = site.redirects.location(
+        self._location = site.redirects.location(
             payload.url,
             payload.channel,
             payload.campaign,
@@ -145,15 +154,7 @@ class Edge:
             event_id,
         )
         self._record_event(site, payload, "click", event_id, now, ip, ua, method, verdict)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 302,
-                "headers": [(b"location", location), *REDIRECT_HEADERS],
-            }
-        )
-        await send(EMPTY_BODY)
-        self.metrics.hit(route, 302, site.id, verdict.agent, time.perf_counter() - started)
+        return verdict.agent
 
     async def _open(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         started = time.perf_counter()
@@ -240,7 +241,16 @@ class Edge:
         payload = self._payload(token, site, CLICK)
         if payload is None:
             return await self._answer_site(send, site.landing, method)
-        await self._redirect(scope, send, headers, site, payload, method, started, "short_link")
+        agent = self._record_click(scope, headers, site, payload, method)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 302,
+                "headers": [(b"location", self._location), *REDIRECT_HEADERS],
+            }
+        )
+        await send(EMPTY_BODY)
+        self.metrics.hit("short_link", 302, site.id, agent, time.perf_counter() - started)
 
     async def _resolve_slug(self, slug: str) -> str | None:
         if not is_slug(slug):

@@ -1,0 +1,38 @@
+"""Tuning knobs of a batcher, with their units in their names."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class BatcherConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    # Events moved from one shard into one processing list and written in one bulk call.
+    batch_max_events: int = 1_000
+    # Batches (of different shards) in flight at once: the next one is decoded and
+    # prepared while the store writes the current one.
+    concurrent_batches: int = 2
+    # Pause between polls when every shard was empty (bounds the edge-to-store lag).
+    idle_poll_s: float = 0.005
+    # A shard's owner lease and a batcher's heartbeat expire after these; both are renewed
+    # every third of the TTL. A batcher killed with -9 has its shards taken over and its
+    # processing lists adopted about one TTL later.
+    lease_ttl_s: float = 10.0
+    heartbeat_ttl_s: float = 10.0
+    # Back-off while the store or Redis is unavailable (doubling, with jitter).
+    backoff_initial_s: float = 0.05
+    backoff_max_s: float = 5.0
+    # At shutdown, how long the batch in hand may keep retrying a failing store before it
+    # is left in its processing list for another batcher to adopt.
+    shutdown_grace_period_s: float = 10.0
+    # Periodic jobs (each runs on one batcher per interval, whichever takes the job lease).
+    periodic_jobs: bool = True
+    retention_interval_s: float = 3_600.0
+    compaction_interval_s: float = 600.0
+    dead_housekeeping_interval_s: float = 600.0
+    # Dead lists keep at most this many entries per shard, none older than this.
+    dead_max_entries: int = 100_000
+    dead_retention_s: float = 14 * 86_400.0
+
+    @property
+    def maintenance_interval_s(self) -> float:
+        return min(self.lease_ttl_s, self.heartbeat_ttl_s) / 3

@@ -1,0 +1,102 @@
+"""Heartbeats, and adoption of the processing lists of batchers that died.
+
+Every batcher is in the registry (a sorted set, scored by the time it was last seen) and
+keeps a heartbeat key with a TTL. A registered batcher whose heartbeat key has expired is
+dead: each of its processing lists is renamed, whole, to the adopter's processing list of
+the same shard, so the batch is written again exactly as it was (the store ignores the
+events it already has) and then acknowledged by the adopter.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+
+import redis.asyncio as aioredis
+
+from batcher import lua
+from tracer import redis_keys
+
+logger = logging.getLogger("batcher.liveness")
+ROLE = "batcher"
+
+
+def new_consumer_id() -> str:
+    """Unique per process and readable in `redis-cli keys`: host, pid and a random tag."""
+    return f"{socket.gethostname()}-{os.getpid()}-{os.urandom(3).hex()}"
+
+
+class Liveness:
+    def __init__(self, client: aioredis.Redis, consumer: str, shards: int, ttl_s: float):
+        self.client = client
+        self.consumer = consumer
+        self.shards = shards
+        self.ttl_ms = max(1, int(ttl_s * 1000))
+        self._adopt = client.register_script(lua.ADOPT)
+
+    async def beat(self) -> int:
+        """Refresh our heartbeat; return how many batchers are alive (us included)."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.set(redis_keys.consumer_heartbeat(ROLE, self.consumer), b"1", px=self.ttl_ms)
+            pipe.zadd(redis_keys.worker_registry(ROLE), {self.consumer: time.time()})
+            await pipe.execute()
+        alive, _dead = await self.peers()
+        return len(alive) + 1
+
+    async def peers(self) -> tuple[list[str], list[str]]:
+        """(alive, dead) registered batchers other than us."""
+        members = [
+            member.decode()
+            for member in await self.client.zrange(redis_keys.worker_registry(ROLE), 0, -1)
+        ]
+        others = [member for member in members if member != self.consumer]
+        if not others:
+            return [], []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for member in others:
+                pipe.exists(redis_keys.consumer_heartbeat(ROLE, member))
+            beating = await pipe.execute()
+        alive = [m for m, b in zip(others, beating, strict=True) if b]
+        dead = [m for m, b in zip(others, beating, strict=True) if not b]
+        return alive, dead
+
+    async def adopt_from_dead(self) -> list[int]:
+        """Adopt the processing lists of dead batchers; return the shards that now have a
+        batch waiting in our own processing list."""
+        _alive, dead = await self.peers()
+        adopted: list[int] = []
+        for member in dead:
+            left = 0
+            for shard in range(self.shards):
+                moved = await self._adopt(
+                    keys=[
+                        redis_keys.event_processing(shard, member),
+                        redis_keys.event_processing(shard, self.consumer),
+                    ]
+                )
+                if moved > 0:
+                    logger.warning(
+                        "Adopted %d event(s) of dead batcher %s (shard %d)", moved, member, shard
+                    )
+                    adopted.append(shard)
+                elif moved < 0:
+                    left += 1  # our own list of that shard is busy: next round
+            if not left:
+                await self.client.zrem(redis_keys.worker_registry(ROLE), member)
+        return adopted
+
+    async def has_processing_lists(self, consumers: list[str]) -> bool:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for member in consumers:
+                for shard in range(self.shards):
+                    pipe.exists(redis_keys.event_processing(shard, member))
+            return any(await pipe.execute())
+
+    async def leave(self, keep_registration: bool) -> None:
+        """Stop heartbeating. Stay registered while a processing list of ours is left,
+        so that another batcher adopts it at once (our heartbeat is gone)."""
+        await self.client.delete(redis_keys.consumer_heartbeat(ROLE, self.consumer))
+        if not keep_registration:
+            await self.client.zrem(redis_keys.worker_registry(ROLE), self.consumer)

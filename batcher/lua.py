@@ -1,0 +1,52 @@
+"""Lua scripts: each touches the keys of one shard only (one hash tag, one cluster slot),
+so each runs atomically on Redis Cluster too."""
+
+from __future__ import annotations
+
+# KEYS: shard, processing list, owner lease. ARGV: consumer, max events.
+# Returns {resumed, items}. A non-empty processing list is an unacknowledged batch (a
+# failed write, an adopted list): it is handed out again, unchanged, before anything new,
+# whoever owns the shard now. Otherwise, if the lease is still ours, up to N events move
+# from the head of the shard to the processing list in one atomic step.
+TAKE = """
+local pending = redis.call('LRANGE', KEYS[2], 0, -1)
+if #pending > 0 then return {1, pending} end
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {0, {}} end
+local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+if #items == 0 then return {0, {}} end
+redis.call('LTRIM', KEYS[1], #items, -1)
+for i = 1, #items, 1000 do
+    redis.call('RPUSH', KEYS[2], unpack(items, i, math.min(i + 999, #items)))
+end
+return {0, items}
+"""
+
+# KEYS: processing list, shard. Puts a batch back at the head of its shard, in order.
+PUSH_BACK = """
+local moved = 0
+while redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT') do moved = moved + 1 end
+return moved
+"""
+
+# KEYS: dead consumer's processing list, our processing list (same shard).
+# Returns the events adopted, 0 when there was nothing, -1 when ours is busy (try later).
+ADOPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+redis.call('RENAME', KEYS[1], KEYS[2])
+return redis.call('LLEN', KEYS[2])
+"""
+
+# KEYS: owner lease. ARGV: consumer, ttl ms. Extends the lease only if it is still ours.
+RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+# KEYS: owner lease. ARGV: consumer. Gives the lease up only if it is ours.
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""

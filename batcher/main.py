@@ -1,0 +1,86 @@
+"""Running one batcher process: connections, signals, and a clean exit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import redis.asyncio as aioredis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+from batcher.backoff import Backoff
+from batcher.config import BatcherConfig
+from batcher.worker import Batcher, BatcherStats
+from tracer.brands import Brands
+from tracer.errors import ConfigurationError
+from tracer.settings import Settings
+from tracer.store import EventStore, StoreUnavailable, create_store
+
+logger = logging.getLogger("batcher")
+
+
+def redis_client(url: str, timeout_s: float = 5.0) -> aioredis.Redis:
+    """A client that reconnects by itself: a command failing on a dropped connection is
+    retried on a new one a few times, then the batcher's own back-off takes over."""
+    return aioredis.Redis.from_url(
+        url,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=min(timeout_s, 2.0),
+        health_check_interval=10,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), retries=2),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
+
+
+async def run_batcher(
+    settings: Settings,
+    brands: Brands,
+    config: BatcherConfig | None = None,
+    *,
+    burst: bool = False,
+    consumer: str | None = None,
+    handle_signals: bool = True,
+) -> BatcherStats:
+    """Open Redis and the store, run one batcher until SIGTERM/SIGINT (or, with `burst`,
+    until the queue is drained), then close everything."""
+    if not settings.redis_url:
+        raise ConfigurationError(
+            "REDIS_URL: not set (`tracer up` starts a private redis-server and passes it on; "
+            "a batcher run on its own needs the edge's REDIS_URL)"
+        )
+    client = redis_client(settings.redis_url)
+    store = create_store(settings, brands)
+    batcher = Batcher(
+        client, store, brands, shards=settings.queue_shards, config=config, consumer=consumer
+    )
+    if handle_signals:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, batcher.request_stop)
+    try:
+        if not await _open_store(store, batcher):
+            return batcher.stats
+        return await batcher.run(burst=burst)
+    finally:
+        await store.close()
+        await client.aclose()
+
+
+async def _open_store(store: EventStore, batcher: Batcher) -> bool:
+    """Wait for the store at start-up (a database that starts after us is not an error):
+    events keep accumulating in Redis meanwhile."""
+    config = batcher.config
+    backoff = Backoff(config.backoff_initial_s, config.backoff_max_s)
+    while not batcher.should_exit:
+        try:
+            await store.open()
+            return True
+        except StoreUnavailable as exc:
+            if backoff.failures % 20 == 0:
+                logger.warning("Store %s unavailable at start-up (%s): waiting", store.name, exc)
+            await backoff.wait(batcher.exit_requested)
+    return False

@@ -1,0 +1,102 @@
+"""Dead letters and fallback streams: where a job ends when it cannot be delivered.
+
+A dead letter wraps the job with when and why it died and sits on the brand's list
+(`tracer.redis_keys.webhook_dlq`) until `tracer dlq replay` re-drives it. An endpoint may
+also name a Redis Stream (`fallback_stream`): its events are added there when it is
+disabled or when they are dead-lettered, so the brand's platform can consume them anyway.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+import msgspec
+from redis import Redis
+
+from dispatcher.queue import shard_for
+from dispatcher.recorder import Command
+from tracer import redis_keys
+from tracer.events import to_json
+from tracer.webhooks import WebhookJob, encode_job
+
+
+class DeadLetter(msgspec.Struct, array_like=True, kw_only=True):
+    job: WebhookJob
+    # Unix seconds when the job was dead-lettered.
+    dead_at: float
+    # Short cause ("http_400", "attempts_exhausted", ...); the detail is `job.last_error`.
+    reason: str
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(DeadLetter)
+
+
+def bury(job: WebhookJob, reason: str, now: float | None = None) -> Command:
+    """The command that appends `job` to its brand's dead-letter list."""
+    letter = DeadLetter(job=job, dead_at=time.time() if now is None else now, reason=reason)
+    return ("rpush", (redis_keys.webhook_dlq(job.brand), _encoder.encode(letter)))
+
+
+def to_stream(stream: str, job: WebhookJob, reason: str) -> Command:
+    """The command that adds the job's event to a fallback stream. Entries are never
+    trimmed by Tracer: the consumer acknowledges and trims them."""
+    fields = {
+        "id": job.event.id,
+        "type": job.event.type,
+        "brand": job.brand,
+        "endpoint": job.endpoint,
+        "reason": reason,
+        "event": to_json(job.event),
+    }
+    return ("xadd", (stream, fields))
+
+
+def read(redis: Redis, brand: str, since: float = 0.0) -> list[tuple[bytes, DeadLetter]]:
+    """The brand's dead letters that died at or after `since`, oldest first, each with
+    its raw entry (what `LREM` needs to remove it)."""
+    letters = []
+    for raw in redis.lrange(redis_keys.webhook_dlq(brand), 0, -1):
+        letter = _decoder.decode(raw)
+        if letter.dead_at >= since:
+            letters.append((raw, letter))
+    return letters
+
+
+def replay(
+    redis: Redis,
+    brand: str,
+    shards: int,
+    since: float = 0.0,
+    progress: Callable[[int, int], None] | None = None,
+    chunk: int = 500,
+) -> int:
+    """Re-drive the brand's dead letters (from `since`) to the webhook queue with a fresh
+    attempt count. Each is queued before it leaves the dead-letter list, so an interrupted
+    replay leaves duplicates (same `webhook-id`), never a gap. Returns how many."""
+    letters = read(redis, brand, since)
+    done = 0
+    for batch in _chunks(letters, chunk):
+        # Two round trips, not one pipeline: on a cluster the shard and the dead-letter
+        # list live on different nodes, and the push must have landed before the removal.
+        with redis.pipeline(transaction=False) as pipe:
+            for _, letter in batch:
+                job = msgspec.structs.replace(letter.job, attempt=0, last_error="")
+                pipe.rpush(
+                    redis_keys.webhook_shard(shard_for(job.endpoint, shards)), encode_job(job)
+                )
+            pipe.execute()
+        with redis.pipeline(transaction=False) as pipe:
+            for raw, _ in batch:
+                pipe.lrem(redis_keys.webhook_dlq(brand), 1, raw)
+            pipe.execute()
+        done += len(batch)
+        if progress is not None:
+            progress(done, len(letters))
+    return done
+
+
+def _chunks(items: list, size: int) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,119 @@
+"""One webhook endpoint at run time: its connection pool, concurrency limit, signer and
+circuit breaker, and the send of one request."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import aiohttp
+import yarl
+
+from dispatcher.breaker import CircuitBreaker, Permit
+from dispatcher.delivery import CIRCUIT_OPEN, DISABLED, Outcome, Verdict, post
+from dispatcher.metrics import EndpointStats
+from dispatcher.options import DispatcherOptions
+from dispatcher.payload import message
+from dispatcher.signing import STATIC_HEADERS, Signer
+from dispatcher.ssrf import guarded_socket
+from tracer.brands import Webhook
+from tracer.events import Event
+from tracer.webhooks import WebhookJob
+
+
+@dataclass(slots=True)
+class Claim:
+    """A job this dispatcher took: it sits in `webhook_processing(shard, consumer)` as
+    `raw` until its outcome is recorded."""
+
+    shard: int
+    raw: bytes
+    job: WebhookJob
+
+
+class Endpoint:
+    def __init__(
+        self,
+        brand: str,
+        endpoint_id: str,
+        hook: Webhook,
+        options: DispatcherOptions,
+        stats: EndpointStats,
+    ) -> None:
+        self.brand = brand
+        self.id = endpoint_id
+        self.hook = hook
+        self.stats = stats
+        self.signer = Signer.for_webhook(hook)
+        self.batched = hook.batch_max_events > 1
+        # Parsed once: aiohttp would parse a string URL again for every request.
+        self.url = yarl.URL(hook.url)
+        self.disabled = False
+        self.breaker = CircuitBreaker(
+            options.breaker_failure_threshold,
+            options.breaker_open_s,
+            options.breaker_max_open_s,
+            probe_timeout_s=hook.timeout_s + 5.0,
+        )
+        # Called after the breaker changed state (to publish it).
+        self.on_breaker_change: Callable[[Endpoint], None] = lambda endpoint: None
+        self._slots = asyncio.Semaphore(hook.max_concurrency)
+        self._session: aiohttp.ClientSession | None = None
+
+    def open(self) -> None:
+        """Create the connection pool (inside the running loop)."""
+        connector = aiohttp.TCPConnector(
+            limit=self.hook.max_concurrency,
+            # The SSRF guard checks every address actually connected to.
+            socket_factory=None if self.hook.allow_private else guarded_socket,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=self.hook.timeout_s),
+            headers=STATIC_HEADERS,
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def send(self, events: Sequence[Event]) -> Outcome:
+        """Deliver `events` in one request (a batch, or a single event) and update the
+        breaker and the latency histogram. Never raises for the receiver's failures."""
+        assert self._session is not None, "Endpoint.open() was not called"
+        permit = self.breaker.admit()
+        if permit is Permit.REFUSED:
+            return CIRCUIT_OPEN
+        if permit is Permit.PROBE:
+            self._breaker_changed()  # now half-open
+        msg_id, body = message(events, self.batched)
+        async with self._slots:
+            if self.disabled:
+                return DISABLED
+            if not self.breaker.still_admits(permit):
+                return CIRCUIT_OPEN
+            headers = self.signer.headers(msg_id, body)
+            outcome = await post(self._session, self.url, body, headers)
+        if outcome.verdict is not Verdict.REFUSED:  # DISABLED and CIRCUIT_OPEN returned above
+            self.stats.observe_latency(outcome.latency_s)
+            self._update_breaker(outcome)
+        return outcome
+
+    def _update_breaker(self, outcome: Outcome) -> None:
+        # Any answer that is not worth a retry (2xx, 410, other 4xx) shows a live receiver.
+        if outcome.counts_against_breaker:
+            changed = self.breaker.record_failure()
+        else:
+            changed = self.breaker.record_success()
+        if changed:
+            self._breaker_changed()
+
+    def _breaker_changed(self) -> None:
+        self.stats.breaker_state = int(self.breaker.state)
+        self.on_breaker_change(self)
+
+    def __repr__(self) -> str:
+        # Never the hook itself: it holds the secrets (and the URL may hold a token).
+        return f"Endpoint({self.brand}/{self.id})"

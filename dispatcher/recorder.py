@@ -1,0 +1,86 @@
+"""Writes delivery outcomes to Redis: in order, in pipelines, retried until they land.
+
+Every outcome ends with the removal of the job from the processing list (the ack); what
+records the outcome (a retry entry, a dead letter, a fallback stream entry) is queued
+before it, so a crash in between can cause a duplicate delivery but never a lost job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger("dispatcher.recorder")
+
+# (Redis client method, positional arguments), e.g. ("lrem", (key, 1, payload)).
+Command = tuple[str, tuple[Any, ...]]
+
+
+class Recorder:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._pending: list[Command] = []
+        self._wakeup = asyncio.Event()
+        # Set whenever nothing is queued or being written.
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+
+    def write(self, *commands: Command) -> None:
+        """Queue commands; they reach Redis with the next pipeline, in this order."""
+        self._pending.extend(commands)
+        self._idle.clear()
+        self._wakeup.set()
+
+    @property
+    def idle(self) -> bool:
+        return self._idle.is_set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="dispatcher-recorder")
+
+    async def stop(self, timeout_s: float) -> int:
+        """Wait for what is queued to land (up to `timeout_s`); return what could not be
+        written (those jobs stay in the processing list and are delivered again)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        return len(self._pending)
+
+    async def _run(self) -> None:
+        delay = 0.05
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    await self._execute(batch)
+                    delay = 0.05
+                except (RedisError, OSError) as exc:
+                    # Keep the order: this batch goes before whatever queued meanwhile.
+                    self._pending[:0] = batch
+                    log.warning(
+                        "Recording %d outcome write(s) failed (%s); retrying", len(batch), exc
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+            self._idle.set()
+
+    async def _execute(self, batch: list[Command]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for method, args in batch:
+                getattr(pipe, method)(*args)
+            results = await pipe.execute(raise_on_error=False)
+        # A command Redis refused (e.g. a fallback stream name that holds another type)
+        # will be refused again: report it; the others in the pipeline did run.
+        for (method, args), result in zip(batch, results, strict=True):
+            if isinstance(result, Exception):
+                log.error("Redis refused %s on %s: %s", method.upper(), args[0], result)

@@ -1,0 +1,409 @@
+"""The dispatcher: takes webhook jobs from the queue shards and delivers them until asked
+to stop, then shuts down in two stages (saq's): stop taking, give the deliveries in flight
+a grace period, cancel the rest and put their jobs back on the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable
+
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from dispatcher.batching import BatchBuffer
+from dispatcher.delivery import Outcome, Verdict
+from dispatcher.endpoint import Claim, Endpoint
+from dispatcher.metrics import Metrics
+from dispatcher.options import DispatcherOptions
+from dispatcher.queue import WebhookQueue
+from dispatcher.recorder import Recorder
+from dispatcher.server import MetricsServer
+from dispatcher.settle import Settler
+from dispatcher.state import SharedStates
+from tracer import redis_keys
+from tracer.brands import Brands
+from tracer.webhooks import decode_job, endpoints
+
+log = logging.getLogger("dispatcher")
+
+PROMOTE_INTERVAL_S = 0.1
+# A blocking wait for the next job returns this often when the queue stays empty: it
+# bounds how long stopping takes (blocked Redis reads are left to finish, not cancelled).
+IDLE_WAIT_S = 0.25
+# After the grace period, how long cancelled deliveries get to unwind.
+CANCEL_DEADLINE_S = 5.0
+
+
+def default_consumer() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{os.urandom(3).hex()}"
+
+
+class Dispatcher:
+    """Delivers the jobs of `webhook_shard(0..shards-1)` to the brands' endpoints.
+
+    Several dispatchers may share one Redis: each moves jobs into its own processing lists
+    and acks them once their outcome is recorded; the lists of a dispatcher whose heartbeat
+    expired are put back on the shards by whichever dispatcher notices first.
+    `options.burst` makes `run()` return once everything is drained (tests, one-off runs).
+    """
+
+    def __init__(
+        self,
+        brands: Brands,
+        redis_url: str,
+        *,
+        shards: int,
+        options: DispatcherOptions,
+        consumer: str | None = None,
+    ) -> None:
+        self.brands = brands
+        self.redis_url = redis_url
+        self.shards = shards
+        self.options = options
+        self.consumer = consumer or default_consumer()
+        self.metrics = Metrics()
+        self.endpoints = {
+            endpoint_id: Endpoint(
+                brand.id,
+                endpoint_id,
+                hook,
+                options,
+                self.metrics.for_endpoint(brand.id, endpoint_id),
+            )
+            for brand in brands
+            for endpoint_id, hook in endpoints(brand).items()
+        }
+        self.batches = {
+            endpoint.id: BatchBuffer(
+                endpoint.hook.batch_max_events,
+                endpoint.hook.batch_max_wait_ms / 1000,
+                lambda claims, endpoint=endpoint: self._spawn(endpoint, claims),
+            )
+            for endpoint in self.endpoints.values()
+            if endpoint.batched
+        }
+        self.should_exit = asyncio.Event()
+        self.force_exit = asyncio.Event()
+        self.metrics_port: int | None = None
+        # Jobs held (taken and not yet settled), in all and per shard. Each shard gets an
+        # equal share of `max_inflight`: the batcher shards jobs by endpoint, so a slow
+        # receiver fills its own shard's share and the other shards keep flowing.
+        self._inflight = 0
+        self._held = [0] * shards
+        self._shard_quota = max(1, options.max_inflight // shards)
+        self._room = asyncio.Event()
+        self._deliveries: set[asyncio.Task[None]] = set()
+        self._background: list[asyncio.Task[None]] = []
+        self._server: MetricsServer | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Deliver until `request_exit()` (or, in burst mode, until drained)."""
+        # Blocking waits for jobs last IDLE_WAIT_S: the socket timeout must outlast them.
+        self.redis = Redis.from_url(self.redis_url, socket_timeout=10, socket_connect_timeout=5)
+        self.queue = WebhookQueue(self.redis, self.shards, self.consumer)
+        self.recorder = Recorder(self.redis)
+        self.settler = Settler(self.options, self.recorder, self.consumer)
+        self.states = SharedStates(self.redis, self.recorder, list(self.endpoints.values()))
+        try:
+            await self._start()
+            await self.should_exit.wait()
+        finally:
+            await self._shutdown()
+
+    def request_exit(self) -> None:
+        """First call: stop gracefully. Second call: skip the grace period."""
+        if self.should_exit.is_set():
+            log.warning("Second signal: cancelling deliveries in flight now")
+            self.force_exit.set()
+        self.should_exit.set()
+        self._room.set()  # wake fetchers waiting for room, so that they see the exit
+
+    async def _start(self) -> None:
+        await self.queue.beat(self.options.heartbeat_ttl_s)
+        await self.queue.adopt_orphans()
+        await self.states.refresh()
+        for endpoint in self.endpoints.values():
+            endpoint.on_breaker_change = self.states.publish_breaker
+            endpoint.open()
+        self.recorder.start()
+        if self.options.metrics_port:
+            await self._start_metrics_server()
+        loops = [functools.partial(self._fetch, shard) for shard in range(self.shards)]
+        loops += [self._promote_retries, self._housekeeping]
+        if self.options.burst:
+            loops.append(self._exit_when_drained)
+        self._background = [asyncio.create_task(self._keep_running(loop)) for loop in loops]
+        log.info(
+            "Dispatcher %s delivering to %d endpoint(s) of %d brand(s) from %d shard(s)",
+            self.consumer,
+            len(self.endpoints),
+            len(self.brands),
+            self.shards,
+        )
+
+    async def _start_metrics_server(self) -> None:
+        server = MetricsServer(
+            self.options.metrics_host, self.options.metrics_port, self.render_metrics
+        )
+        try:
+            self.metrics_port = await server.start()
+            self._server = server
+        except OSError as exc:
+            # Delivering webhooks matters more than being scraped: carry on without.
+            port = self.options.metrics_port
+            log.error("Cannot serve metrics on port %d (%s); continuing without", port, exc)
+
+    async def _shutdown(self) -> None:
+        log.info("Stopping: taking no new jobs")
+        try:
+            for batch in self.batches.values():
+                batch.flush()
+            await self._wait_for_deliveries()
+            stopped = await self._stop_background()
+            unwritten = await self.recorder.stop(CANCEL_DEADLINE_S)
+            # A task that did not stop might still move a job into a processing list:
+            # then stay registered, so that the job is adopted once the heartbeat expires.
+            requeued = await self._leave(deregister=stopped)
+        finally:
+            if self._server is not None:
+                await self._server.stop()
+            await self.redis.aclose()
+            # Last: nothing can use a connection pool any more.
+            for endpoint in self.endpoints.values():
+                await endpoint.close()
+        totals = self.totals()
+        log.info(
+            "Shutdown ◆ %d delivered ◆ %d retried ◆ %d dead-lettered ◆ %d requeued%s",
+            totals["delivered"],
+            totals["retried"],
+            totals["dead_lettered"],
+            requeued,
+            f" ◆ {unwritten} outcome write(s) lost, their jobs will be delivered again"
+            if unwritten
+            else "",
+        )
+
+    async def _wait_for_deliveries(self) -> None:
+        grace = 0.0 if self.force_exit.is_set() else self.options.shutdown_grace_period_s
+        if self._deliveries:
+            log.info("Waiting up to %.1fs for %d delivery task(s)", grace, len(self._deliveries))
+        deadline = time.monotonic() + grace
+        forced = asyncio.create_task(self.force_exit.wait())
+        while self._deliveries and not self.force_exit.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            await asyncio.wait(
+                {*self._deliveries, forced}, timeout=left, return_when=asyncio.FIRST_COMPLETED
+            )
+        forced.cancel()
+        pending = list(self._deliveries)
+        if pending:
+            log.warning(
+                "Cancel %d delivery task(s), graceful shutdown timeout exceeded", len(pending)
+            )
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=CANCEL_DEADLINE_S)
+
+    @staticmethod
+    async def _keep_running(loop: Callable[[], Awaitable[None]]) -> None:
+        """Run a background loop; should it crash (a bug), log it and start it again
+        rather than silently stop taking jobs from a shard."""
+        while True:
+            try:
+                await loop()
+                return
+            except Exception:
+                log.exception("Background loop %r crashed; restarting it in 1s", loop)
+                await asyncio.sleep(1.0)
+
+    async def _stop_background(self) -> bool:
+        """Let the loops that take jobs and keep house see `should_exit` and return (a
+        Redis call is never cancelled half-way); False if one had to be cancelled."""
+        if not self._background:
+            return True
+        _, stuck = await asyncio.wait(self._background, timeout=CANCEL_DEADLINE_S)
+        if stuck:
+            log.error("%d background task(s) did not stop in %.0fs", len(stuck), CANCEL_DEADLINE_S)
+            for task in stuck:
+                task.cancel()
+            await asyncio.wait(stuck, timeout=CANCEL_DEADLINE_S)
+        return not stuck
+
+    async def _leave(self, deregister: bool) -> int:
+        try:
+            return await self.queue.leave(deregister)
+        except RedisError as exc:
+            log.error(
+                "Could not requeue held jobs (%s): another dispatcher adopts them once this "
+                "one's heartbeat expires",
+                exc,
+            )
+            return 0
+
+    # --- taking jobs --------------------------------------------------------------------
+
+    async def _fetch(self, shard: int) -> None:
+        failures = 0
+        while not self.should_exit.is_set():
+            room = await self._wait_for_room(shard)
+            if not room:
+                continue
+            try:
+                raws = await self._take(shard, min(room, self.options.fetch_batch))
+                if not raws:
+                    # Idle: block for the next job instead of polling. Unreserved, so
+                    # a shard's share may be exceeded by one job.
+                    raw = await self.queue.wait_take(shard, IDLE_WAIT_S)
+                    raws = [raw] if raw is not None else []
+                failures = 0
+            except (RedisError, OSError) as exc:
+                failures += 1
+                if failures == 1:
+                    log.warning("Cannot take jobs from shard %d (%s); retrying", shard, exc)
+                await self._pause(min(0.1 * 2**failures, 5.0))
+                continue
+            for raw in raws:
+                self._accept(shard, raw)
+
+    async def _take(self, shard: int, wanted: int) -> list[bytes]:
+        # Counted as held while the take is in flight; `_accept` then counts each job.
+        self._held[shard] += wanted
+        try:
+            return await self.queue.take(shard, wanted)
+        finally:
+            self._held[shard] -= wanted
+
+    async def _wait_for_room(self, shard: int) -> int:
+        """Free slots of the shard's share (0 once exiting)."""
+        while self._held[shard] >= self._shard_quota:
+            if self.should_exit.is_set():
+                return 0
+            self._room.clear()
+            await self._room.wait()
+        return self._shard_quota - self._held[shard]
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but wake up when exit is requested."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self.should_exit.wait()
+
+    def _accept(self, shard: int, raw: bytes) -> None:
+        if self.should_exit.is_set():
+            return  # taken while stopping: left in the processing list, requeued on leaving
+        try:
+            job = decode_job(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            self.settler.quarantine(shard, raw)
+            return
+        claim = Claim(shard, raw, job)
+        endpoint = self.endpoints.get(job.endpoint)
+        if endpoint is None:
+            stats = self.metrics.for_endpoint(job.brand, job.endpoint)
+            self.settler.dead_letter(
+                stats, claim, "endpoint_unknown", "endpoint is not in the brands file", None
+            )
+        elif endpoint.disabled:
+            self.settler.divert(endpoint, claim, "endpoint disabled")
+        else:
+            self._inflight += 1
+            self._held[shard] += 1
+            endpoint.stats.backlog += 1
+            batch = self.batches.get(endpoint.id)
+            if batch is not None:
+                batch.add(claim)
+            else:
+                self._spawn(endpoint, [claim])
+
+    def _spawn(self, endpoint: Endpoint, claims: list[Claim]) -> None:
+        task = asyncio.create_task(self._deliver(endpoint, claims))
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+
+    async def _deliver(self, endpoint: Endpoint, claims: list[Claim]) -> None:
+        try:
+            try:
+                outcome = await endpoint.send([claim.job.event for claim in claims])
+            except Exception as exc:
+                # A bug of ours, not the receiver's: log it and let the jobs retry.
+                log.exception("Delivery to %s/%s failed unexpectedly", endpoint.brand, endpoint.id)
+                detail = f"internal error: {type(exc).__name__}"
+                outcome = Outcome(Verdict.RETRY, "internal", detail)
+            self.settler.settle(endpoint, claims, outcome)
+        finally:
+            endpoint.stats.backlog -= len(claims)
+            self._inflight -= len(claims)
+            for claim in claims:
+                self._held[claim.shard] -= 1
+            self._room.set()
+
+    # --- background duties --------------------------------------------------------------
+
+    async def _promote_retries(self) -> None:
+        while not self.should_exit.is_set():
+            try:
+                await self.queue.promote_due(time.time())
+            except (RedisError, OSError) as exc:
+                log.debug("Promoting due retries failed: %s", exc)
+            await self._pause(PROMOTE_INTERVAL_S)
+
+    async def _housekeeping(self) -> None:
+        """Heartbeat, adoption of dead dispatchers' jobs, endpoint state from the others."""
+        tick = min(1.0, self.options.heartbeat_ttl_s / 3)
+        while True:
+            await self._pause(tick)
+            if self.should_exit.is_set():
+                return
+            try:
+                await self.queue.beat(self.options.heartbeat_ttl_s)
+                await self.queue.adopt_orphans()
+                await self.states.refresh()
+            except (RedisError, OSError) as exc:
+                log.warning("Housekeeping failed (%s); retrying in %.1fs", exc, tick)
+
+    async def _exit_when_drained(self) -> None:
+        while True:
+            await self._pause(0.05)
+            if self.should_exit.is_set():
+                return
+            try:
+                drained = (
+                    self._inflight == 0 and self.recorder.idle and await self.queue.is_drained()
+                )
+            except (RedisError, OSError):
+                continue
+            if drained:
+                log.info("Burst mode: queues drained, stopping")
+                self.should_exit.set()
+                return
+
+    # --- observation --------------------------------------------------------------------
+
+    async def render_metrics(self) -> str:
+        try:
+            depths = await self.queue.depths()
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for brand in self.brands:
+                    pipe.llen(redis_keys.webhook_dlq(brand.id))
+                lengths = await pipe.execute()
+            dlq = [(brand.id, length) for brand, length in zip(self.brands, lengths, strict=True)]
+        except (RedisError, OSError):
+            depths, dlq = [], []
+        return self.metrics.render(depths, dlq)
+
+    def totals(self) -> dict[str, int]:
+        names = ("delivered", "retried", "dead_lettered", "fallback")
+        stats = self.metrics.endpoints.values()
+        return {name: sum(getattr(s, name) for s in stats) for name in names}

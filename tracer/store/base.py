@@ -1,0 +1,224 @@
+"""The event store's contract: one small abstract class, two implementations.
+
+`EventStore.write` is the batcher's single bulk call. It is idempotent on the event id:
+writing a batch again (after a crash, a retry or a duplicate delivery) stores nothing twice
+and counts nothing twice in the rollups, unique counts or suppressions. Everything else is a
+query used by `tracer stats`, the admin API and the periodic jobs.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import msgspec
+
+from tracer.errors import TracerError
+from tracer.events import EVENT_TYPES, Event
+
+
+class StoreUnavailable(TracerError):
+    """The store cannot take the write now (server down, database locked): back off and
+    retry the same batch later; the events stay in Redis meanwhile."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An event the store refused for a reason that retrying will not fix."""
+
+    index: int
+    reason: str
+
+
+@dataclass(slots=True)
+class WriteResult:
+    inserted: int = 0
+    duplicates: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+class TypeStats(msgspec.Struct, kw_only=True):
+    """Counts of one event type for one brand, from the rollups."""
+
+    all: int = 0
+    human: int = 0
+    # Messages with at least one such event (opens and clicks only).
+    unique_all: int = 0
+    unique_human: int = 0
+    unique_mpp: int = 0
+    # Human clicks x the brand's CPC of their job source, summed when the click was stored.
+    revenue: float = 0.0
+    # Sum of `value` (conversions).
+    value: float = 0.0
+
+
+class BrandStats(msgspec.Struct, kw_only=True):
+    brand: str
+    types: dict[str, TypeStats]
+    suppressions: int = 0
+
+    def of(self, event_type: str) -> TypeStats:
+        return self.types.get(event_type) or TypeStats()
+
+    @property
+    def revenue(self) -> float:
+        return round(self.of("click").revenue, 6)
+
+    @property
+    def mpp_adjusted_opens(self) -> float:
+        """Estimated messages really opened, correcting for Apple Mail Privacy Protection.
+
+        MPP fetches every image of every message, so an MPP "open" says nothing; and since
+        Apple then serves the image from its cache, a real open by an MPP reader never
+        reaches us. We assume MPP readers open at the rate the others do: the human
+        unique-open rate among messages without an MPP fetch, applied to the messages
+        with one. Without `sent` events that rate is unknown and the estimate is just the
+        human unique opens.
+        """
+        opens = self.of("open")
+        sent = self.of("sent").all
+        others = sent - opens.unique_mpp
+        if others <= 0:
+            return float(opens.unique_human)
+        rate = min(1.0, opens.unique_human / others)
+        return round(opens.unique_human + rate * opens.unique_mpp, 2)
+
+    def to_json_dict(self) -> dict[str, dict[str, object]]:
+        """`tracer stats --json`: one object per event type, each with `all` and `human`."""
+        out: dict[str, dict[str, object]] = {}
+        for event_type in EVENT_TYPES:
+            stats = self.of(event_type)
+            entry: dict[str, object] = {"all": stats.all, "human": stats.human}
+            if event_type in ("open", "click"):
+                entry["unique_all"] = stats.unique_all
+                entry["unique_human"] = stats.unique_human
+            if event_type == "open":
+                entry["unique_mpp"] = stats.unique_mpp
+                entry["mpp_adjusted"] = self.mpp_adjusted_opens
+            if event_type == "click":
+                entry["revenue"] = self.revenue
+            if event_type == "conversion":
+                entry["value"] = round(stats.value, 6)
+            if event_type == "unsubscribe":
+                entry["suppressed"] = self.suppressions
+            out[event_type] = entry
+        return out
+
+
+class RollupRow(msgspec.Struct, kw_only=True):
+    brand: str
+    campaign: str
+    job_source: str
+    # UTC day, YYYY-MM-DD.
+    day: str
+    type: str
+    all: int = 0
+    human: int = 0
+    unique_all: int = 0
+    unique_human: int = 0
+    unique_mpp: int = 0
+    revenue: float = 0.0
+    value: float = 0.0
+
+
+class Suppression(msgspec.Struct, kw_only=True):
+    brand: str
+    # The recipient's keyed hash (never an address or a number).
+    recipient: str
+    # "" for all marketing of the brand, otherwise a named list id.
+    scope: str
+    ts: float
+    event_id: str
+
+
+@dataclass(slots=True)
+class CompactionReport:
+    conversions_attributed: int = 0
+    details: dict[str, int] = field(default_factory=dict)
+
+
+class EventStore(abc.ABC):
+    """Where events become *recorded*. Implementations: `SQLiteStore`, `MongoStore`."""
+
+    #: Short name for logs and benchmarks ("sqlite", "mongodb").
+    name: str = "store"
+    #: True when writing events again counts nothing twice *however they are grouped*
+    #: into calls (SQLite: one transaction per call). The batcher may then write several
+    #: queue batches in one call; otherwise each batch is always written alone.
+    batches_may_be_combined: bool = False
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and create the schema or indexes (idempotent)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise `StoreUnavailable` unless the store answers."""
+
+    @abc.abstractmethod
+    async def write(
+        self, events: Sequence[Event], payloads: Sequence[bytes] | None = None
+    ) -> WriteResult:
+        """Store a batch in one bulk call, with its rollups, unique counts, conversion
+        attribution and suppressions. `payloads` are the events' msgpack bytes when the
+        caller has them (saves encoding them again). Raises `StoreUnavailable` when the
+        whole batch should be retried later."""
+
+    # --- queries ---------------------------------------------------------------------
+    @abc.abstractmethod
+    async def count_events(
+        self, brand: str | None = None, event_type: str | None = None
+    ) -> int: ...
+
+    @abc.abstractmethod
+    async def find_events(
+        self,
+        brand: str,
+        *,
+        message_id: str | None = None,
+        event_type: str | None = None,
+        limit: int = 100,
+    ) -> list[Event]:
+        """A brand's events, newest first; conversions carry their attributed campaign and
+        job source."""
+
+    @abc.abstractmethod
+    async def event_ids(self, brand: str | None = None) -> list[str]:
+        """Every stored event id (tests and audits; not for large stores)."""
+
+    @abc.abstractmethod
+    async def rollups(
+        self, brand: str, day_from: str | None = None, day_to: str | None = None
+    ) -> list[RollupRow]: ...
+
+    @abc.abstractmethod
+    async def stats(self, brand: str) -> BrandStats: ...
+
+    @abc.abstractmethod
+    async def is_suppressed(self, brand: str, recipient: str, list_id: str = "") -> bool:
+        """True when the recipient left all of the brand's marketing or the named list."""
+
+    @abc.abstractmethod
+    async def suppressions(self, brand: str) -> list[Suppression]: ...
+
+    # --- maintenance -----------------------------------------------------------------
+    @abc.abstractmethod
+    async def delete_before(self, brand: str, cutoff_ts: float) -> int:
+        """Retention: delete the brand's events (and per-message unique markers) older than
+        `cutoff_ts`. Rollups and suppressions are kept. Returns the events deleted."""
+
+    @abc.abstractmethod
+    async def compact(self) -> CompactionReport:
+        """Rollup compaction: attribute conversions whose click arrived after them, then
+        the implementation's own housekeeping."""
+
+    async def __aenter__(self) -> EventStore:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
