@@ -31,6 +31,8 @@ class Role:
     env: dict[str, str] = field(default_factory=dict)
     # Returns True once the role serves; start() waits for it (e.g. Redis answering PING).
     ready: Callable[[], bool] | None = None
+    # Infrastructure (the private redis-server) starts first and stops last.
+    infrastructure: bool = False
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     started_at: float = 0.0
@@ -117,7 +119,11 @@ class Supervisor:
             role.start()
 
     def stop(self) -> None:
-        for role in reversed(self.roles):
+        # Front to back: the edge flushes into Redis, then the consumers drain what they
+        # hold, and Redis (with its append-only file) goes last.
+        pipeline = [role for role in self.roles if not role.infrastructure]
+        infrastructure = [role for role in self.roles if role.infrastructure]
+        for role in [*pipeline, *reversed(infrastructure)]:
             role.stop()
 
 

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     roles: list[Role] = []
     if settings.redis_url is None:
         redis = RedisServer(data_path(data_dir, "redis"), persistent=True)
-        roles.append(Role("redis", redis.command(), ready=redis.ping))
+        roles.append(Role("redis", redis.command(), ready=redis.ping, infrastructure=True))
         env["REDIS_URL"] = redis.url
     redis_url = env.get("REDIS_URL") or settings.redis_url or ""
     roles.append(Role("edge", tracer_command("edge", "--workers", str(args.edge_workers)), env=env))
