@@ -14,6 +14,8 @@ from redis.retry import Retry
 
 from batcher.backoff import Backoff
 from batcher.config import BatcherConfig
+from batcher.metrics import BatcherMetrics, read_queue
+from batcher.server import DEFAULT_METRICS_HOST, MetricsServer
 from batcher.worker import Batcher, BatcherStats
 from tracer.brands import Brands
 from tracer.errors import ConfigurationError
@@ -44,9 +46,12 @@ async def run_batcher(
     burst: bool = False,
     consumer: str | None = None,
     handle_signals: bool = True,
+    metrics_host: str = DEFAULT_METRICS_HOST,
+    metrics_port: int = 0,
 ) -> BatcherStats:
     """Open Redis and the store, run one batcher until SIGTERM/SIGINT (or, with `burst`,
-    until the queue is drained), then close everything."""
+    until the queue is drained), then close everything. With a `metrics_port`, serve
+    `/metrics` and `/healthz` there meanwhile."""
     if not settings.redis_url:
         raise ConfigurationError(
             "REDIS_URL: not set (`tracer up` starts a private redis-server and passes it on; "
@@ -54,20 +59,50 @@ async def run_batcher(
         )
     client = redis_client(settings.redis_url)
     store = create_store(settings, brands)
+    metrics = BatcherMetrics()
     batcher = Batcher(
-        client, store, brands, shards=settings.queue_shards, config=config, consumer=consumer
+        client,
+        store,
+        brands,
+        shards=settings.queue_shards,
+        config=config,
+        consumer=consumer,
+        on_batch=metrics.observe,
     )
     if handle_signals:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, batcher.request_stop)
+    server = None
+    if metrics_port:
+        # Started before the store opens: a store down at start-up shows as a growing queue.
+        server = await _serve_metrics(metrics_host, metrics_port, metrics, batcher)
     try:
         if not await _open_store(store, batcher):
             return batcher.stats
         return await batcher.run(burst=burst)
     finally:
+        if server is not None:
+            await server.stop()
         await store.close()
         await client.aclose()
+
+
+async def _serve_metrics(
+    host: str, port: int, metrics: BatcherMetrics, batcher: Batcher
+) -> MetricsServer | None:
+    async def render() -> str:
+        queue = await read_queue(batcher.client, batcher.shards)
+        return metrics.render(batcher.stats, len(batcher.leases.owned), queue)
+
+    server = MetricsServer(host, port, render)
+    try:
+        await server.start()
+    except OSError as exc:
+        # Metrics are not worth stopping the pipeline for.
+        logger.error("Cannot serve metrics on %s:%d (%s); continuing without", host, port, exc)
+        return None
+    return server
 
 
 async def _open_store(store: EventStore, batcher: Batcher) -> bool:

@@ -59,6 +59,9 @@ class Edge:
         self.codec = TokenCodec(context.keyring)
         self.ids = EventIds()
         self.metrics = EdgeMetrics()
+        self._tally_click = self.metrics.route("click")
+        self._tally_open = self.metrics.route("open")
+        self._tally_short_link = self.metrics.route("short_link")
         self.snapshots = SnapshotStore(settings.metrics_dir)
         self.client_address = ClientAddress(settings.trusted_proxies)
         self.recorder: EventRecorder | None = None
@@ -118,7 +121,7 @@ class Edge:
             }
         )
         await send(EMPTY_BODY)
-        self.metrics.hit("click", 302, site.id, agent, time.perf_counter() - started)
+        self._tally_click(site.keys["click"][agent], time.perf_counter() - started)
 
     def _record_click(
         self,
@@ -178,7 +181,7 @@ class Edge:
         pixel = responses.PIXEL
         await send(pixel.start)
         await send(pixel.body if method == "GET" else pixel.head_body)
-        self.metrics.hit("open", 200, site.id, verdict.agent, time.perf_counter() - started)
+        self._tally_open(site.keys["open"][verdict.agent], time.perf_counter() - started)
 
     async def _unsubscribe(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         headers = dict(scope["headers"])
@@ -250,7 +253,7 @@ class Edge:
             }
         )
         await send(EMPTY_BODY)
-        self.metrics.hit("short_link", 302, site.id, agent, time.perf_counter() - started)
+        self._tally_short_link(site.keys["short_link"][agent], time.perf_counter() - started)
 
     async def _resolve_slug(self, slug: str) -> str | None:
         if not is_slug(slug):
@@ -510,7 +513,9 @@ def create_app() -> Edge:
     the application for this worker process."""
     from tracer.context import load_context
     from tracer.logs import configure_logging
+    from tracer.observability import init_sentry
 
     context = load_context()
-    configure_logging(context.settings.log_level)
+    configure_logging(context.settings.log_level, role="edge")
+    init_sentry("edge", context.settings)
     return Edge(context)

@@ -8,6 +8,7 @@ templates, and is cached per combination: a campaign sends to millions of recipi
 
 from __future__ import annotations
 
+import re
 import string
 import urllib.parse
 
@@ -22,8 +23,12 @@ class RedirectBuilder:
         self.templates = list(brand.utm.items())
         self.override = brand.utm_override
         self.click_param = f"{brand.click_id_param}="
-        # A destination containing one of these may already carry our parameters.
-        self.markers = (*(f"{name}=" for name, _ in self.templates), self.click_param)
+        # A destination matching this may already carry our parameters.
+        names = [name for name, _ in self.templates] + [brand.click_id_param]
+        self._heads = sorted({name[:3] for name in names})
+        self._carries_ours = re.compile(
+            "[?&](?:" + "|".join(re.escape(name) for name in names) + ")="
+        ).search
         fields = {
             name
             for _, template in self.templates
@@ -54,17 +59,18 @@ class RedirectBuilder:
                 self._cache[key] = suffix
         else:
             suffix = self._suffix(channel, campaign, job_source, message_id, link)
-        fragment_at = url.find("#")
-        if fragment_at >= 0:
-            url, fragment = url[:fragment_at], url[fragment_at:]
+        if "#" in url:
+            url, hash_sign, fragment = url.partition("#")
+            fragment = hash_sign + fragment
         else:
             fragment = ""
         if "?" in url:
-            for marker in self.markers:
-                if marker in url:
+            for head in self._heads:
+                # Cheap test first; the exact one only for the few URLs that may match.
+                if head in url and self._carries_ours(url) is not None:
                     url, suffix = self._merge(url, suffix)
                     break
-            separator = "" if url.endswith(("?", "&")) else "&"
+            separator = "" if url[-1] == "?" or url[-1] == "&" else "&"
         else:
             separator = "?"
         if suffix:

@@ -22,10 +22,13 @@ def test_up_serves_a_click_end_to_end_and_stops_every_role_in_order(tmp_path: Pa
         "TRACER_DATA_DIR": str(tmp_path / "var"),
         "TRACER_EDGE_PORT": str(port),
         "TRACER_DISPATCHER_METRICS_PORT": "0",
+        "TRACER_BATCHER_METRICS_PORT": "0",
+        "TRACER_ADMIN_PORT": str(free_port()),
         "TRACER_LOG_FORMAT": "text",
     }
     log = (tmp_path / "up.log").open("w+")
-    # 1. `tracer up` starts a private redis-server, the edge, the batcher, the dispatcher.
+    # 1. `tracer up` starts a private redis-server, the edge, the admin API, the batcher
+    #    and the dispatcher.
     up = subprocess.Popen(
         [sys.executable, "-m", "tracer", "up"],
         env=env,
@@ -79,7 +82,7 @@ def test_up_serves_a_click_end_to_end_and_stops_every_role_in_order(tmp_path: Pa
         log.close()
     assert code == 0, text[-3000:]
     order = [m.group(1) for m in re.finditer(r"stopped (\w+) \(exit code", text)]
-    assert order == ["edge", "batcher", "dispatcher", "redis"], text[-3000:]
+    assert order == ["edge", "admin", "batcher", "dispatcher", "redis"], text[-3000:]
 
 
 def _healthy(port: int) -> bool:

@@ -80,28 +80,48 @@ def from_dict(data: dict[str, object]) -> Event:
     return Event(**data)
 
 
-class EventIds:
-    """Unique, time-ordered ids: 12 hex digits of Unix milliseconds, 8 of a random node id
-    chosen per process, 8 of a per-process sequence. Sorting by id sorts by time (to the
-    millisecond) and two processes never collide without sharing a random 32-bit node."""
+# Sequence numbers within one millisecond, formatted once (formatting costs more than the
+# rest of id generation).
+_SEQUENCE_TEXT = [f"{n:03x}" for n in range(4096)]
 
-    __slots__ = ("_node", "_sequence")
+
+class EventIds:
+    """Unique, time-ordered ids of 23 hex digits: 12 of Unix milliseconds, 8 of a random
+    node id chosen per process, 3 of a sequence within the millisecond.
+
+    Sorting by id sorts by time. Within a process ids only ever increase: if the clock steps
+    back, or 4,096 ids are needed in one millisecond, the millisecond part moves ahead of
+    the clock instead of repeating. Two processes never collide unless they draw the same
+    random 32-bit node id.
+    """
+
+    __slots__ = ("_millis", "_node", "_prefix", "_sequence")
 
     def __init__(self) -> None:
         self._node = os.urandom(4).hex()
+        self._millis = -1
         self._sequence = 0
+        self._prefix = ""
 
     def reseed(self) -> None:
         """Pick a fresh node id (call in a child after fork)."""
         self._node = os.urandom(4).hex()
+        self._prefix = f"{self._millis:012x}{self._node}"
 
     def next(self, now: float | None = None) -> str:
-        sequence = self._sequence + 1
-        if sequence > 0xFFFFFFFF:
-            sequence = 0
-        self._sequence = sequence
         millis = int((time.time() if now is None else now) * 1000)
-        return f"{millis:012x}{self._node}{sequence:08x}"
+        if millis > self._millis:
+            self._millis = millis
+            self._sequence = 0
+            self._prefix = f"{millis:012x}{self._node}"
+        else:
+            sequence = self._sequence + 1
+            if sequence == 4096:
+                self._millis += 1
+                sequence = 0
+                self._prefix = f"{self._millis:012x}{self._node}"
+            self._sequence = sequence
+        return self._prefix + _SEQUENCE_TEXT[self._sequence]
 
 
 def id_time(event_id: str) -> float:

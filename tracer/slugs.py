@@ -127,4 +127,9 @@ class ShortLinks:
 async def resolve(client: aioredis.Redis, slug: str) -> str | None:
     """The token stored behind `slug`, or None."""
     token = await client.get(redis_keys.slug(slug))
-    return token.decode("ascii") if token is not None else None
+    if token is None:
+        return None
+    try:
+        return token.decode("ascii")
+    except UnicodeDecodeError:  # not something ShortLinks wrote: no link
+        return None

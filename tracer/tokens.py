@@ -73,7 +73,11 @@ class TokenCodec:
         self._seal_id = active.id
         self._seal = AESGCM(active.material())
         self._header = bytes((VERSION,)) + active.id.to_bytes(2, "big")
-        self._openers = {key_id: AESGCM(material) for key_id, material in ring.usable().items()}
+        # Keyed by the whole header (version + key id), which is also the associated data.
+        self._openers = {
+            bytes((VERSION,)) + key_id.to_bytes(2, "big"): AESGCM(material)
+            for key_id, material in ring.usable().items()
+        }
         self._urandom = os.urandom
 
     def seal(self, payload: LinkPayload) -> str:
@@ -91,18 +95,23 @@ class TokenCodec:
         """The payload of `token`; raises `TokenError` for anything but an intact token."""
         if len(token) > MAX_TOKEN_CHARS:
             raise TokenError("token too long")
+        tail = len(token) & 3
+        if tail and token[-1] not in _CANONICAL_LAST[tail]:
+            # The last character's unused bits must be zero: one spelling per token.
+            raise TokenError("not base64url")
         try:
             encoded = token.encode("ascii").translate(_FROM_URLSAFE)
             raw = binascii.a2b_base64(encoded + b"=" * (-len(encoded) % 4), strict_mode=True)
         except (UnicodeEncodeError, binascii.Error):
             raise TokenError("not base64url") from None
-        if len(raw) < MIN_TOKEN_BYTES or raw[0] != VERSION:
-            raise TokenError("unknown token version")
-        opener = self._openers.get(int.from_bytes(raw[1:3], "big"))
-        if opener is None:
+        header = raw[:3]
+        opener = self._openers.get(header)
+        if opener is None or len(raw) < MIN_TOKEN_BYTES:
+            if len(raw) < MIN_TOKEN_BYTES or raw[0] != VERSION:
+                raise TokenError("unknown token version")
             raise TokenError("unknown or retired key id")
         try:
-            plaintext = opener.decrypt(raw[3:15], raw[15:], raw[:3])
+            plaintext = opener.decrypt(raw[3:15], raw[15:], header)
         except InvalidTag:
             raise TokenError("authentication failed") from None
         try:
@@ -112,6 +121,13 @@ class TokenCodec:
 
 
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_URLSAFE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# Characters that may end a token of length 4n+2 (4 unused bits) or 4n+3 (2 unused bits).
+_CANONICAL_LAST = {
+    1: "",
+    2: _URLSAFE_ALPHABET[::16],
+    3: _URLSAFE_ALPHABET[::4],
+}
 
 
 def unix_now() -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 import uvloop
@@ -11,9 +12,11 @@ from redis.exceptions import RedisError
 
 from batcher.config import BatcherConfig
 from batcher.main import run_batcher
+from batcher.server import DEFAULT_METRICS_HOST, DEFAULT_METRICS_PORT
 from tracer.brands import load_brands
 from tracer.errors import ConfigurationError
 from tracer.logs import configure_logging
+from tracer.observability import init_sentry
 from tracer.settings import load_settings, mask_url
 
 _DEFAULTS = BatcherConfig()
@@ -59,7 +62,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--consumer", default=None, help="this batcher's name in Redis (default host-pid-random)"
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve /metrics and /healthz on this port (default: TRACER_BATCHER_METRICS_PORT "
+        f"or {DEFAULT_METRICS_PORT}; 0 turns it off)",
+    )
+    parser.add_argument(
+        "--metrics-host",
+        default=None,
+        help="address of /metrics (default: TRACER_BATCHER_METRICS_HOST or "
+        f"{DEFAULT_METRICS_HOST})",
+    )
     parser.set_defaults(func=run)
+
+
+def _metrics_address(args: argparse.Namespace) -> tuple[str, int]:
+    """Flags first, then the environment, then the defaults."""
+    environ = os.environ
+    host = args.metrics_host or environ.get("TRACER_BATCHER_METRICS_HOST") or DEFAULT_METRICS_HOST
+    port = args.metrics_port
+    if port is None:
+        raw = environ.get("TRACER_BATCHER_METRICS_PORT") or str(DEFAULT_METRICS_PORT)
+        try:
+            port = int(raw)
+        except ValueError:
+            raise ConfigurationError(
+                f"TRACER_BATCHER_METRICS_PORT: {raw!r} is not valid (expected a port number)"
+            ) from None
+    if not 0 <= port < 65536:
+        raise ConfigurationError(f"--metrics-port: {port} is not a TCP port")
+    return host, port
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,7 +104,9 @@ def run(args: argparse.Namespace) -> int:
             "REDIS_URL: not set; the batcher reads the event queue from Redis "
             "(`tracer up` starts a private redis-server and sets it)"
         )
+    metrics_host, metrics_port = _metrics_address(args)
     configure_logging(settings.log_level, role="batcher")
+    init_sentry("batcher", settings)
     config = BatcherConfig(
         batch_max_events=max(1, args.batch_size),
         lease_ttl_s=args.lease_ttl,
@@ -81,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(run_batcher(settings, brands, config, burst=args.burst,
-                                   consumer=args.consumer))  # fmt: skip
+                                   consumer=args.consumer, metrics_host=metrics_host,
+                                   metrics_port=metrics_port))  # fmt: skip
     except (RedisError, OSError) as exc:
         print(f"error: Redis at {mask_url(settings.redis_url or '')}: {exc}", file=sys.stderr)
         return 1

@@ -15,6 +15,7 @@ from dispatcher.service import Dispatcher
 from tracer.brands import load_brands
 from tracer.errors import ConfigurationError
 from tracer.logs import configure_logging
+from tracer.observability import init_sentry
 from tracer.settings import load_settings, mask_url
 
 
@@ -74,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
             "(`tracer up` starts a private redis-server and sets it)"
         )
     configure_logging(settings.log_level, role="dispatcher")
+    init_sentry("dispatcher", settings)
     dispatcher = Dispatcher(
         brands,
         settings.redis_url,

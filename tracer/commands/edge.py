@@ -6,6 +6,7 @@ import argparse
 import os
 
 from tracer.logs import configure_logging
+from tracer.observability import init_sentry
 from tracer.settings import load_settings
 
 
@@ -27,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     configure_logging(settings.log_level, role="edge")
+    init_sentry("edge", settings)  # this process; each granian worker in create_app()
     if args.workers < 1:
         print("error: --workers must be >= 1")
         return 2

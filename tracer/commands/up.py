@@ -9,6 +9,7 @@ import logging
 from tracer.context import load_context
 from tracer.links import LinkBuilder
 from tracer.logs import configure_logging
+from tracer.observability import init_sentry
 from tracer.redis_server import RedisServer
 from tracer.settings import load_settings, mask_url
 from tracer.supervisor import Role, Supervisor, data_path, tracer_command
@@ -29,6 +30,7 @@ def _available(role: str) -> bool:
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     configure_logging(settings.log_level, role="supervisor")
+    init_sentry("supervisor", settings)
     context = load_context(settings)  # fail now, once, on a bad configuration
     data_dir = settings.data_dir.resolve()
     env = {"TRACER_DATA_DIR": str(data_dir)}
@@ -39,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
         env["REDIS_URL"] = redis.url
     redis_url = env.get("REDIS_URL") or settings.redis_url or ""
     roles.append(Role("edge", tracer_command("edge", "--workers", str(args.edge_workers)), env=env))
-    for name in ("batcher", "dispatcher", "admin"):
+    # The admin API puts events on the queue too: it stops with the edge, before consumers.
+    for name in ("admin", "batcher", "dispatcher"):
         if _available(name):
             roles.append(Role(name, tracer_command(name), env=env))
     for role in roles:

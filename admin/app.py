@@ -1,0 +1,40 @@
+"""The admin API's aiohttp application.
+
+    app = create_app(load_context())
+
+Redis and the store are connected when the application starts and closed when it stops;
+neither has to be up for it to start (requests that need one answer 503 meanwhile).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from admin.auth import KeyIndex, auth_middleware
+from admin.middleware import access_log, json_errors
+from admin.routes import add_routes
+from admin.services import services_context
+from tracer.context import Context
+from tracer.errors import ConfigurationError
+
+# Room for 10,000 links or a large email; a bigger body gets 413.
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+def create_app(context: Context) -> web.Application:
+    """The admin API for `context` (settings, brands, key ring). Needs REDIS_URL: the API
+    queues its events and stores short links there."""
+    if not context.settings.redis_url:
+        raise ConfigurationError(
+            "REDIS_URL: not set; the admin API queues events and short links in Redis "
+            "(`tracer up` starts a private redis-server and sets it)"
+        )
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES,
+        # Outermost first: the access log sees the final status, errors become JSON, and
+        # authentication runs before any handler reads a body.
+        middlewares=[access_log, json_errors, auth_middleware(KeyIndex(context.brands))],
+    )
+    app.cleanup_ctx.append(services_context(context))
+    add_routes(app)
+    return app

@@ -1,0 +1,105 @@
+"""What the handlers share: link builder, Redis, event queue, short links, the store.
+
+Built when the application starts and closed when it stops (`services_context`), so that
+a test or `tracer admin` gets connections that live exactly as long as the server.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+from admin.queue import EventQueue
+from admin.store import StoreHandle
+from tracer.brands import Brands
+from tracer.context import Context
+from tracer.events import EventIds
+from tracer.links import LinkBuilder
+from tracer.settings import Settings, mask_url
+from tracer.slugs import ShortLinks, SlugAllocator
+from tracer.store import StoreUnavailable
+
+logger = logging.getLogger("admin.services")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    brands: Brands
+    builder: LinkBuilder
+    redis: aioredis.Redis
+    queue: EventQueue
+    short_links: ShortLinks
+    store: StoreHandle
+    ids: EventIds
+
+
+SERVICES = web.AppKey("services", Services)
+
+
+def services_context(
+    context: Context,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """An aiohttp cleanup context that sets `app[SERVICES]` and closes it at the end."""
+
+    async def services(app: web.Application) -> AsyncIterator[None]:
+        settings = context.settings
+        client = redis_client(settings.redis_url or "", settings.redis_timeout_s)
+        builder = LinkBuilder(context.brands, context.keyring)
+        allocator = SlugAllocator(client, context.keyring.slug_secret())
+        store = StoreHandle(settings, context.brands)
+        app[SERVICES] = Services(
+            settings=settings,
+            brands=context.brands,
+            builder=builder,
+            redis=client,
+            queue=EventQueue(client, settings.queue_shards),
+            short_links=ShortLinks(client, allocator, builder.codec),
+            store=store,
+            ids=EventIds(),
+        )
+        await _report_dependencies(client, store, settings)
+        try:
+            yield
+        finally:
+            await store.close()
+            await client.aclose()
+            logger.info("Closed the Redis client and the event store.")
+
+    return services
+
+
+async def _report_dependencies(
+    client: aioredis.Redis, store: StoreHandle, settings: Settings
+) -> None:
+    """Warn at start-up about what is down: requests needing it answer 503 until it is up,
+    and everything else keeps working."""
+    try:
+        await client.ping()
+    except RedisError as exc:
+        logger.warning("Redis at %s is unavailable: %s", mask_url(settings.redis_url or ""), exc)
+    try:
+        await store.get()
+    except StoreUnavailable as exc:
+        logger.warning("The event store is unavailable: %s", exc)
+
+
+def redis_client(url: str, timeout_s: float) -> aioredis.Redis:
+    """Fail fast (the caller gets 503 and retries) yet survive a dropped connection: one
+    retry, on a fresh connection."""
+    return aioredis.Redis.from_url(
+        url,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), retries=1),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )

@@ -1,0 +1,224 @@
+"""Batcher metrics in the Prometheus text format (no client library, like the dispatcher's).
+
+Three kinds of numbers, gathered three ways:
+- histograms of what each acknowledged write did (size, store latency, lag), observed
+  through the batcher's `on_batch` hook;
+- counters the batcher keeps anyway (`BatcherStats`), read at scrape time;
+- the queue as Redis sees it (depth, dead lists, age of the oldest waiting event) and the
+  process's CPU and memory, read at scrape time only.
+
+Counters are per batcher process; queue gauges describe the shared queue, so every batcher
+reports the same values (aggregate them with `max`, not `sum`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import os
+import resource
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import msgspec
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from batcher.worker import BatcherStats, BatchReport
+from tracer import events as event_codec
+from tracer import redis_keys
+
+# Events per store write (a batch, or several small ones combined for SQLite).
+BATCH_SIZE_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000)
+# Store write until acknowledged, retries while the store is down included.
+WRITE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+# Event time (the edge's clock) to stored (ours): the pipeline's delay as users feel it.
+LAG_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
+# A scrape must not hang on a Redis that does not answer.
+QUEUE_READ_TIMEOUT_S = 2.0
+
+# BatcherStats field -> (metric, help).
+COUNTERS = {
+    "batches": ("tracer_batcher_batches_total", "Batches written and acknowledged."),
+    "inserted": ("tracer_batcher_events_stored_total", "Events newly written to the store."),
+    "duplicates": (
+        "tracer_batcher_events_duplicate_total",
+        "Events the store already had (a batch written again after a crash or a lost ack).",
+    ),
+    "dead": (
+        "tracer_batcher_events_dead_total",
+        "Payloads set aside in a dead list (undecodable, or refused by the store).",
+    ),
+    "webhook_jobs": ("tracer_batcher_webhook_jobs_total", "Webhook jobs queued for dispatchers."),
+    "pushed_back": (
+        "tracer_batcher_events_pushed_back_total",
+        "Events returned to their shard at shutdown, unwritten.",
+    ),
+    "adopted_lists": (
+        "tracer_batcher_adopted_lists_total",
+        "Processing lists of dead batchers taken over.",
+    ),
+    "store_failures": (
+        "tracer_batcher_store_failures_total",
+        "Store writes that failed and were retried.",
+    ),
+    "redis_failures": ("tracer_batcher_redis_errors_total", "Redis operations that failed."),
+}
+
+
+class Histogram:
+    """Cumulative-bucket histogram of one unlabelled series."""
+
+    __slots__ = ("bounds", "count", "counts", "sum")
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self.bounds = tuple(bounds)
+        self.counts = [0] * (len(self.bounds) + 1)
+        self.sum = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.sum += value
+        self.count += 1
+
+    def render(self, lines: list[str], name: str, help_text: str) -> None:
+        _header(lines, name, help_text, "histogram")
+        cumulative = 0
+        for bound, count in zip(self.bounds, self.counts, strict=False):
+            cumulative += count
+            lines.append(f'{name}_bucket{{le="{bound:g}"}} {cumulative}')
+        lines.append(f'{name}_bucket{{le="+Inf"}} {self.count}')
+        lines.append(f"{name}_sum {self.sum:.6f}")
+        lines.append(f"{name}_count {self.count}")
+
+
+@dataclass(slots=True)
+class QueueState:
+    """The event queue as Redis sees it, per shard."""
+
+    depth: list[int] = field(default_factory=list)
+    dead: list[int] = field(default_factory=list)
+    # Seconds the head event of each shard has waited (0 for an empty shard).
+    oldest_age_s: list[float] = field(default_factory=list)
+
+
+class BatcherMetrics:
+    def __init__(self) -> None:
+        self.batch_size = Histogram(BATCH_SIZE_BUCKETS)
+        self.write_seconds = Histogram(WRITE_BUCKETS_S)
+        self.lag_seconds = Histogram(LAG_BUCKETS_S)
+        self.started_at = time.time()
+
+    def observe(self, report: BatchReport) -> None:
+        """The batcher's `on_batch` hook: called once per acknowledged store write."""
+        self.batch_size.observe(len(report.events) + report.dead)
+        if report.events:
+            self.write_seconds.observe(report.write_s)
+        stored_at = report.stored_at
+        observe_lag = self.lag_seconds.observe
+        for event in report.events:
+            # Clocks of edge nodes may run a little ahead of ours: no negative lag.
+            observe_lag(max(0.0, stored_at - event.ts))
+
+    def render(self, stats: BatcherStats, shards_owned: int, queue: QueueState | None) -> str:
+        """Prometheus text; `queue` is None when Redis could not be read for this scrape."""
+        lines: list[str] = []
+        self.batch_size.render(
+            lines, "tracer_batcher_batch_size", "Events per store write (stored and dead)."
+        )
+        self.write_seconds.render(
+            lines,
+            "tracer_batcher_store_write_duration_seconds",
+            "Time for a store write to be acknowledged, retries included.",
+        )
+        self.lag_seconds.render(
+            lines,
+            "tracer_batcher_lag_seconds",
+            "Time from an event at the edge to its write in the store.",
+        )
+        for attribute, (name, help_text) in COUNTERS.items():
+            _header(lines, name, help_text, "counter")
+            lines.append(f"{name} {getattr(stats, attribute)}")
+        _gauge(lines, "tracer_batcher_shards_owned", "Queue shards this batcher holds.")
+        lines.append(f"tracer_batcher_shards_owned {shards_owned}")
+        _gauge(lines, "tracer_batcher_redis_up", "1 when this scrape could read the queue.")
+        lines.append(f"tracer_batcher_redis_up {0 if queue is None else 1}")
+        if queue is not None:
+            _render_queue(lines, queue)
+        _render_process(lines, self.started_at)
+        return "\n".join(lines) + "\n"
+
+
+def _render_queue(lines: list[str], queue: QueueState) -> None:
+    series = (
+        ("tracer_batcher_queue_depth", "Events waiting in a queue shard.", queue.depth),
+        ("tracer_batcher_dead_list_size", "Entries in a shard's dead list.", queue.dead),
+        (
+            "tracer_batcher_queue_oldest_age_seconds",
+            "Age of the oldest event waiting in a shard (0 when empty).",
+            queue.oldest_age_s,
+        ),
+    )
+    for name, help_text, values in series:
+        _gauge(lines, name, help_text)
+        lines += [f'{name}{{shard="{shard}"}} {value:g}' for shard, value in enumerate(values)]
+
+
+def _render_process(lines: list[str], started_at: float) -> None:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    _header(lines, "process_cpu_seconds_total", "User and system CPU time.", "counter")
+    lines.append(f"process_cpu_seconds_total {usage.ru_utime + usage.ru_stime:.3f}")
+    _gauge(lines, "process_resident_memory_bytes", "Resident memory.")
+    lines.append(f"process_resident_memory_bytes {_rss_bytes():g}")
+    _gauge(lines, "process_start_time_seconds", "Start time of the process (Unix seconds).")
+    lines.append(f"process_start_time_seconds {started_at:.3f}")
+
+
+async def read_queue(client: aioredis.Redis, shards: int) -> QueueState | None:
+    """Depth, dead-list size and head event of every shard in one round trip; None when
+    Redis does not answer in time."""
+    try:
+        async with asyncio.timeout(QUEUE_READ_TIMEOUT_S):
+            async with client.pipeline(transaction=False) as pipe:
+                for shard in range(shards):
+                    pipe.llen(redis_keys.event_shard(shard))
+                    pipe.llen(redis_keys.event_dead(shard))
+                    pipe.lindex(redis_keys.event_shard(shard), 0)
+                replies = await pipe.execute()
+    except (RedisError, OSError, TimeoutError):
+        return None
+    now = time.time()
+    state = QueueState()
+    for shard in range(shards):
+        depth, dead, head = replies[3 * shard : 3 * shard + 3]
+        state.depth.append(depth)
+        state.dead.append(dead)
+        state.oldest_age_s.append(_age(head, now))
+    return state
+
+
+def _age(raw: bytes | None, now: float) -> float:
+    if raw is None:
+        return 0.0
+    try:
+        return max(0.0, now - event_codec.decode(raw).ts)
+    except msgspec.DecodeError:
+        return 0.0  # a bad payload: the dead list will count it
+
+
+def _rss_bytes() -> float:
+    with contextlib.suppress(OSError, ValueError, IndexError), open("/proc/self/statm", "rb") as f:
+        return float(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE"))
+    return 0.0
+
+
+def _gauge(lines: list[str], name: str, help_text: str) -> None:
+    _header(lines, name, help_text, "gauge")
+
+
+def _header(lines: list[str], name: str, help_text: str, kind: str) -> None:
+    lines.append(f"# HELP {name} {help_text}")
+    lines.append(f"# TYPE {name} {kind}")
