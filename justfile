@@ -20,14 +20,19 @@ run *ARGS: setup
 
 # Run the whole test suite against real redis-server, granian, aiohttp, chromium.
 test *ARGS:
-    scripts/bootstrap.sh dev redis-server:redis-server nginx-light:nginx wrk:wrk
+    scripts/bootstrap.sh dev redis-server:redis-server nginx-light:nginx wrk:wrk chromium:chromium
     scripts/mongoeco_venv.sh >/dev/null
-    {{bin}}/python -m pytest {{ARGS}}
+    TRACER_REQUIRE_ALL_TESTS=1 {{bin}}/python -m pytest {{ARGS}}
 
 # Benchmarks: edge vs bare granian vs nginx vs Flask+Celery, printed as a table.
 bench *ARGS:
     scripts/bootstrap.sh dev,bench redis-server:redis-server nginx-light:nginx wrk:wrk
     {{bin}}/python -m bench {{ARGS}}
+
+# Load test: a locust scenario (email_campaign, sms_burst, bot_storm) against a private `tracer up`.
+locust SCENARIO="email_campaign" DURATION="30s" *ARGS:
+    scripts/bootstrap.sh bench redis-server:redis-server
+    {{bin}}/python -m bench.locust {{SCENARIO}} {{DURATION}} {{ARGS}}
 
 # Lint and format check.
 lint:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from admin.auth import KeyIndex, auth_middleware
+from admin.dashboard import add_dashboard, dashboard_auth
 from admin.middleware import access_log, json_errors
 from admin.routes import add_routes
 from admin.services import services_context
@@ -32,9 +33,17 @@ def create_app(context: Context) -> web.Application:
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
         # Outermost first: the access log sees the final status, errors become JSON, and
-        # authentication runs before any handler reads a body.
-        middlewares=[access_log, json_errors, auth_middleware(KeyIndex(context.brands))],
+        # authentication runs before any handler reads a body (the dashboard's routes
+        # check the admin token instead of brand keys).
+        middlewares=[
+            access_log,
+            json_errors,
+            dashboard_auth,
+            auth_middleware(KeyIndex(context.brands)),
+        ],
     )
     app.cleanup_ctx.append(services_context(context))
     add_routes(app)
+    # The live dashboard at `/` (after the services: it reads through them).
+    add_dashboard(app, context)
     return app

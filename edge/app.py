@@ -10,20 +10,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 import traceback
 import urllib.parse
 from collections.abc import Awaitable, Callable
+from time import perf_counter, time
 from typing import Any
 
-import msgspec
 from redis.exceptions import RedisError
 
 from edge import responses
+from edge.hits import Hit, HitEncoder
 from edge.lru import LruCache
 from edge.metrics import EdgeMetrics, SnapshotStore, render
 from edge.recorder import EventRecorder
-from edge.responses import EMPTY_BODY, REDIRECT_HEADERS, Response
+from edge.responses import EMPTY_BODY, PIXEL, REDIRECT_HEADERS, Response
 from edge.sites import Site, SiteDirectory
 from edge.trust import ClientAddress
 from tracer.context import Context
@@ -46,7 +46,6 @@ MAX_FORM_BYTES = 16384
 SHORT_LINK_CACHE_SIZE = 100_000
 SNAPSHOT_INTERVAL_S = 1.0
 ONE_CLICK = b"List-Unsubscribe=One-Click"
-_encode_fields = msgspec.msgpack.Encoder().encode
 
 
 class Edge:
@@ -59,16 +58,17 @@ class Edge:
         self.codec = TokenCodec(context.keyring)
         self.ids = EventIds()
         self.metrics = EdgeMetrics()
-        self._tally_click = self.metrics.route("click")
-        self._tally_open = self.metrics.route("open")
-        self._tally_short_link = self.metrics.route("short_link")
+        self._click_latency = self.metrics.latency_of("click")
+        self._open_latency = self.metrics.latency_of("open")
+        self._short_link_latency = self.metrics.latency_of("short_link")
         self.snapshots = SnapshotStore(settings.metrics_dir)
         self.client_address = ClientAddress(settings.trusted_proxies)
+        self.encode_hits = HitEncoder(self.client_address, self.metrics)
+        self._sites_by_host = self.sites.cached
         self.recorder: EventRecorder | None = None
         self.short_links = LruCache(SHORT_LINK_CACHE_SIZE)
-        self._location = b""
         self.producer = producer
-        self._record: Callable[[bytes], None] = _not_started
+        self._record: Callable[[Hit], None] = _not_started
         self._routes = {
             "/c/": self._click,
             "/o/": self._open,
@@ -100,54 +100,58 @@ class Edge:
             await _answer(send, responses.NOT_FOUND, scope["method"])
 
     # --- routes -----------------------------------------------------------------------------
+    # The click and open handlers are the hot path: they find the brand, open the token,
+    # answer, and leave a `Hit` for the flusher to classify and encode (edge/hits.py).
+
     async def _click(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        started = time.perf_counter()
-        headers = dict(scope["headers"])
-        site = self.sites.find(headers.get(b"host", b""))
+        started = perf_counter()
+        headers = scope["headers"]
+        site = self._site(headers)
         method = scope["method"]
-        if site is None:
-            return await self._reject(send, "unknown_host", responses.NOT_FOUND, method)
-        if method != "GET" and method != "HEAD":
-            return await self._reject(send, "method", responses.METHOD_NOT_ALLOWED, method)
+        if site is None or (method != "GET" and method != "HEAD"):
+            return await self._refuse(send, site, method)
         payload = self._payload(path[3:], site, CLICK)
         if payload is None:
             return await self._answer_site(send, site.landing, method)
-        agent = self._record_click(scope, headers, site, payload, method)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 302,
-                "headers": [(b"location", self._location), *REDIRECT_HEADERS],
-            }
-        )
+        await send(self._redirect("click", site, payload, headers, scope, method))
         await send(EMPTY_BODY)
-        self._tally_click(site.keys["click"][agent], time.perf_counter() - started)
+        self._click_latency(perf_counter() - started)
 
-    def _record_click(
+    async def _short_link(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        started = perf_counter()
+        headers = scope["headers"]
+        site = self._site(headers)
+        method = scope["method"]
+        if site is None or (method != "GET" and method != "HEAD"):
+            return await self._refuse(send, site, method)
+        slug = path[3:]
+        token = self.short_links.get(slug)
+        if token is None:
+            # A slug not seen by this worker yet: the only lookup on any request path.
+            token = await self._resolve_slug(slug)
+            if token is None:
+                return await self._answer_site(send, site.landing, method)
+        payload = self._payload(token, site, CLICK)
+        if payload is None:
+            return await self._answer_site(send, site.landing, method)
+        await send(self._redirect("short_link", site, payload, headers, scope, method))
+        await send(EMPTY_BODY)
+        self._short_link_latency(perf_counter() - started)
+
+    def _redirect(
         self,
-        scope: Scope,
-        headers: dict[bytes, bytes],
+        route: str,
         site: Site,
         payload: LinkPayload,
+        headers: list[tuple[bytes, bytes]],
+        scope: Scope,
         method: str,
-    ) -> str:
-        """Classify and record a click; leaves its Location in `self._location` and
-        returns the verdict's agent. (A plain call, not a coroutine: cheaper per request.)"""
-        now = time.time()
-        ip = self.client_address(scope, headers)
-        ua = headers.get(b"user-agent", b"").decode("utf-8", "replace")
-        verdict = site.classifier.click(
-            ip,
-            ua,
-            method,
-            now - payload.issued,
-            payload.canary,
-            payload.message_id,
-            payload.link,
-            now,
-        )
+    ) -> dict[str, Any]:
+        """Record the click and return the start of its 302 response. (A plain call, not a
+        coroutine: on the hot path every coroutine frame counts.)"""
+        now = time()
         event_id = self.ids.next(now)
-        self._location = site.redirects.location(
+        location = site.redirects.location(
             payload.url,
             payload.channel,
             payload.campaign,
@@ -156,36 +160,35 @@ class Edge:
             payload.link,
             event_id,
         )
-        self._record_event(site, payload, "click", event_id, now, ip, ua, method, verdict)
-        return verdict.agent
+        self._record((route, site, payload, headers, scope["client"], method, now, event_id, None))
+        return {
+            "type": "http.response.start",
+            "status": 302,
+            "headers": [(b"location", location), *REDIRECT_HEADERS],
+        }
 
     async def _open(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        started = time.perf_counter()
-        headers = dict(scope["headers"])
-        site = self.sites.find(headers.get(b"host", b""))
+        started = perf_counter()
+        headers = scope["headers"]
+        site = self._site(headers)
         method = scope["method"]
-        if site is None:
-            return await self._reject(send, "unknown_host", responses.NOT_FOUND, method)
-        if method != "GET" and method != "HEAD":
-            return await self._reject(send, "method", responses.METHOD_NOT_ALLOWED, method)
+        if site is None or (method != "GET" and method != "HEAD"):
+            return await self._refuse(send, site, method)
         token = path[3:-4] if path.endswith(".gif") else path[3:]
         payload = self._payload(token, site, OPEN)
         if payload is None:
             return await self._answer_site(send, responses.PIXEL_NOT_FOUND, method)
-        now = time.time()
-        ip = self.client_address(scope, headers)
-        ua = headers.get(b"user-agent", b"").decode("utf-8", "replace")
-        verdict = site.classifier.open(ip, ua, method, now - payload.issued)
-        event_id = self.ids.next(now)
-        self._record_event(site, payload, "open", event_id, now, ip, ua, method, verdict)
-        pixel = responses.PIXEL
-        await send(pixel.start)
-        await send(pixel.body if method == "GET" else pixel.head_body)
-        self._tally_open(site.keys["open"][verdict.agent], time.perf_counter() - started)
+        now = time()
+        self._record(
+            ("open", site, payload, headers, scope["client"], method, now, self.ids.next(now), None)
+        )
+        await send(PIXEL.start)
+        await send(PIXEL.body if method == "GET" else PIXEL.head_body)
+        self._open_latency(perf_counter() - started)
 
     async def _unsubscribe(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        headers = dict(scope["headers"])
-        site = self.sites.find(headers.get(b"host", b""))
+        headers = scope["headers"]
+        site = self._site(headers)
         method = scope["method"]
         if site is None:
             return await self._reject(send, "unknown_host", responses.NOT_FOUND, method)
@@ -197,17 +200,23 @@ class Edge:
         if payload is None:
             page = site.landing if method != "POST" else site.invalid_page
             return await self._answer_site(send, page, method)
-        now = time.time()
-        ip = self.client_address(scope, headers)
-        ua = headers.get(b"user-agent", b"").decode("utf-8", "replace")
-        verdict = site.classifier.page(ip, ua, method)
+        now = time()
+        client = scope["client"]
         if method != "POST":
-            event_id = self.ids.next(now)
-            self._record_event(
-                site, payload, "unsubscribe_view", event_id, now, ip, ua, method, verdict
+            self._record(
+                (
+                    "unsubscribe_view",
+                    site,
+                    payload,
+                    headers,
+                    client,
+                    method,
+                    now,
+                    self.ids.next(now),
+                    None,
+                )
             )
             page = responses.html_response(200, site.pages.confirm(payload.hint, payload.list_id))
-            self.metrics.count("unsubscribe_view", 200, site.id, verdict.agent)
             return await _answer(send, page, method)
         form = await _read_body(receive, MAX_FORM_BYTES)
         if form is None:
@@ -216,44 +225,34 @@ class Edge:
         if list_id is None:
             page = responses.html_response(400, site.pages.confirm(payload.hint, payload.list_id))
             return await self._reject(send, "bad_form", page, method)
-        event_id = self.ids.next(now)
-        self._record_event(
-            site, payload, "unsubscribe", event_id, now, ip, ua, method, verdict, list_id
+        self._record(
+            (
+                "unsubscribe",
+                site,
+                payload,
+                headers,
+                client,
+                method,
+                now,
+                self.ids.next(now),
+                list_id,
+            )
         )
-        self.metrics.count("unsubscribe", 200, site.id, verdict.agent)
         await _answer(
             send, responses.html_response(200, site.pages.done(payload.hint, list_id)), method
         )
 
-    async def _short_link(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        started = time.perf_counter()
-        headers = dict(scope["headers"])
-        site = self.sites.find(headers.get(b"host", b""))
-        method = scope["method"]
+    def _site(self, headers: list[tuple[bytes, bytes]]) -> Site | None:
+        """The brand whose tracking host the request names (None: no Host, or not ours)."""
+        for name, value in headers:
+            if name == b"host":
+                return self._sites_by_host(value) or self.sites.find(value)
+        return None
+
+    async def _refuse(self, send: Send, site: Site | None, method: str) -> None:
         if site is None:
             return await self._reject(send, "unknown_host", responses.NOT_FOUND, method)
-        if method != "GET" and method != "HEAD":
-            return await self._reject(send, "method", responses.METHOD_NOT_ALLOWED, method)
-        slug = path[3:]
-        token = self.short_links.get(slug)
-        if token is None:
-            # A slug not seen by this worker yet: the only lookup on any request path.
-            token = await self._resolve_slug(slug)
-            if token is None:
-                return await self._answer_site(send, site.landing, method)
-        payload = self._payload(token, site, CLICK)
-        if payload is None:
-            return await self._answer_site(send, site.landing, method)
-        agent = self._record_click(scope, headers, site, payload, method)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 302,
-                "headers": [(b"location", self._location), *REDIRECT_HEADERS],
-            }
-        )
-        await send(EMPTY_BODY)
-        self._tally_short_link(site.keys["short_link"][agent], time.perf_counter() - started)
+        await self._reject(send, "method", responses.METHOD_NOT_ALLOWED, method)
 
     async def _resolve_slug(self, slug: str) -> str | None:
         if not is_slug(slug):
@@ -315,56 +314,10 @@ class Edge:
         if payload.kind != kind:
             self.metrics.reject("wrong_route")
             return None
-        if site.link_ttl_s and payload.issued + site.link_ttl_s < time.time():
+        if site.link_ttl_s and payload.issued + site.link_ttl_s < time():
             self.metrics.reject("expired")
             return None
         return payload
-
-    def _record_event(
-        self,
-        site: Site,
-        payload: LinkPayload,
-        kind: str,
-        event_id: str,
-        now: float,
-        ip: str,
-        ua: str,
-        method: str,
-        verdict: Any,
-        list_id: str | None = None,
-    ) -> None:
-        agent = verdict.agent
-        # The fields of `Event`, positionally: msgpack encodes this list exactly as it
-        # encodes the array_like Struct (tests/edge/test_event_layout.py holds them equal),
-        # without building the Struct on the hot path.
-        self._record(
-            _encode_fields(
-                [
-                    event_id,
-                    kind,
-                    now,
-                    site.id,
-                    payload.channel,
-                    payload.message_id,
-                    payload.campaign,
-                    payload.job_source,
-                    payload.link,
-                    payload.url,
-                    payload.position,
-                    payload.recipient,
-                    site.truncate_ip(ip),
-                    ua if site.store_user_agent else "",
-                    agent,
-                    verdict.reasons,
-                    agent not in site.human_agents,
-                    event_id if kind == "click" else "",
-                    method,
-                    "",
-                    float(payload.issued),
-                    payload.list_id if list_id is None else list_id,
-                ]
-            )
-        )
 
     async def _reject(self, send: Send, reason: str, page: Response, method: str) -> None:
         self.metrics.reject(reason)
@@ -427,6 +380,7 @@ class Edge:
             flush_interval_s=settings.flush_interval_s,
             redis_timeout_s=settings.redis_timeout_s,
             producer=producer,
+            encode=self.encode_hits,
         )
         await self.recorder.start()
         self._record = self.recorder.record
@@ -504,7 +458,7 @@ def _token_reason(message: str) -> str:
     }.get(message, "bad_token")
 
 
-def _not_started(event: bytes) -> None:
+def _not_started(hit: Hit) -> None:
     raise RuntimeError("the edge has not started (lifespan startup did not run)")
 
 

@@ -17,38 +17,21 @@ from pathlib import Path
 
 import orjson
 
-# Upper bounds of the request-duration histogram, in seconds.
-LATENCY_BUCKETS = (
-    0.000025,
-    0.00005,
-    0.0001,
-    0.00025,
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.1,
-)
+from tracer.edge_snapshot import LATENCY_BUCKETS
 
 
-class RouteTally:
-    """Counts a route's answered requests and their durations with as little work per
-    request as possible: the hot path calls `tally(key, seconds)` with a key tuple it
-    prepared in advance (see `edge.sites.Site`)."""
+class LatencyTally:
+    """Adds a route's request durations to its histogram; the hot path calls it with the
+    seconds a request took (one bound object per route, made once)."""
 
-    __slots__ = ("_buckets", "_metrics", "_requests", "route")
+    __slots__ = ("_buckets", "_metrics", "route")
 
     def __init__(self, metrics: EdgeMetrics, route: str) -> None:
         self.route = route
         self._metrics = metrics
-        self._requests = metrics.requests
         self._buckets = metrics.latency[route]
 
-    def __call__(self, key: tuple[str, int, str, str], seconds: float) -> None:
-        requests = self._requests
-        requests[key] = requests.get(key, 0) + 1
+    def __call__(self, seconds: float) -> None:
         self._buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
         self._metrics.latency_sum[self.route] += seconds
 
@@ -71,12 +54,12 @@ class EdgeMetrics:
         key = (route, status, brand, agent)
         self.requests[key] = self.requests.get(key, 0) + 1
 
-    def route(self, route: str) -> RouteTally:
-        """The tally the hot path of `route` updates (one object per route, made once)."""
+    def latency_of(self, route: str) -> LatencyTally:
+        """The histogram updater of `route` (the hot path's only metrics call)."""
         if route not in self.latency:
             self.latency[route] = [0] * (len(LATENCY_BUCKETS) + 1)
             self.latency_sum[route] = 0.0
-        return RouteTally(self, route)
+        return LatencyTally(self, route)
 
     def reject(self, reason: str) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1

@@ -1,9 +1,10 @@
 """Getting events from the request path into Redis without the request ever waiting.
 
-`record()` appends the encoded event to an in-process list and returns. A single flusher
-task sends the list to Redis every `flush_interval_s` (or as soon as `flush_max_events` are
-waiting) as one command per batch. When Redis is unreachable, batches go to the spool file
-and the flusher replays them, in order, once Redis answers again.
+`record()` appends a pending item (the edge's hits, see edge/hits.py) to an in-process
+list and returns. A single flusher task turns the list into encoded events with the
+`encode` callable every `flush_interval_s` (or as soon as `flush_max_events` are waiting)
+and sends them to Redis as one command per batch. When Redis is unreachable, batches go
+to the spool file and the flusher replays them, in order, once Redis answers again.
 
 Exactly once into Redis: every batch carries (producer, sequence). A Lua script appends the
 batch only if that producer's last applied sequence on the shard is lower, so a batch whose
@@ -18,7 +19,9 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -75,6 +78,7 @@ class EventRecorder:
         flush_interval_s: float,
         redis_timeout_s: float,
         producer: str,
+        encode: Callable[[list[Any]], list[bytes]] = list,
     ) -> None:
         self.redis_url = redis_url
         self.spool_dir = spool_dir
@@ -83,9 +87,10 @@ class EventRecorder:
         self.flush_interval_s = flush_interval_s
         self.redis_timeout_s = redis_timeout_s
         self.producer = producer
+        self.encode = encode
         self.stats = RecorderStats()
         self.redis_available = True
-        self._buffer: list[bytes] = []
+        self._buffer: list[Any] = []
         self._sequence = 0
         self._next_shard = int.from_bytes(os.urandom(2), "big") % shards
         self._spool: SpoolFile | None = None
@@ -96,9 +101,9 @@ class EventRecorder:
         self._push = None
 
     # --- the request path: no I/O, no await ---------------------------------------------
-    def record(self, event: bytes) -> None:
+    def record(self, item: Any) -> None:
         buffer = self._buffer
-        buffer.append(event)
+        buffer.append(item)
         size = len(buffer)
         if size == 1 or size >= self.flush_max_events:
             self._wake.set()
@@ -158,7 +163,7 @@ class EventRecorder:
                 await asyncio.sleep(self.flush_interval_s)
             batch, self._buffer = self._buffer, []
             if batch:
-                await self._deliver(self._next_batch(batch))
+                await self._deliver(self._next_batch(self.encode(batch)))
             now = time.monotonic()
             if not self.redis_available and now - last_probe >= RECONNECT_INTERVAL_S:
                 last_probe = now

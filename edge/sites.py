@@ -7,7 +7,6 @@ from edge.redirects import RedirectBuilder
 from edge.responses import Response, html_response, redirect_response
 from tracer.brands import Brand, Brands
 from tracer.classify import Classifier
-from tracer.events import AGENTS
 from tracer.privacy import IpTruncator
 
 _HOST_CACHE_LIMIT = 1024
@@ -22,7 +21,6 @@ class Site:
         "human_agents",
         "id",
         "invalid_page",
-        "keys",
         "landing",
         "link_ttl_s",
         "pages",
@@ -43,11 +41,6 @@ class Site:
         self.redirects = RedirectBuilder(brand)
         self.pages = UnsubscribePages(brand)
         self.invalid_page: Response = html_response(404, self.pages.invalid())
-        # Metric keys of answered requests, by route then verdict, made once.
-        self.keys = {
-            route: {agent: (route, status, brand.id, agent) for agent in AGENTS}
-            for route, status in (("click", 302), ("short_link", 302), ("open", 200))
-        }
 
 
 class SiteDirectory:
@@ -61,6 +54,8 @@ class SiteDirectory:
             host.encode(): sites[brand.id] for brand in brands for host in brand.hosts
         }
         self._known = dict(self._by_host)
+        # The raw-bytes lookup alone, for the hot path (None: call `find`).
+        self.cached = self._by_host.get
 
     def find(self, host: bytes) -> Site | None:
         try:

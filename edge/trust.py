@@ -39,8 +39,8 @@ class ClientAddress:
             self._trusted[ip] = known
         return known
 
-    def __call__(self, scope: dict[str, Any], headers: dict[bytes, bytes]) -> str:
-        client = scope.get("client")
+    def __call__(self, client: Any, headers: dict[bytes, bytes]) -> str:
+        """`client` is the ASGI scope's (host, port) of the peer, or None."""
         peer = client[0] if client else ""
         if not self.networks or not self.is_trusted(peer):
             return peer

