@@ -32,6 +32,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
+import ctypes
 import json
 import os
 import random
@@ -60,6 +62,7 @@ from tracer.redis_server import RedisServer, free_port
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_P99_MS = 500.0
 WARMUP_S = 1.0
+PR_SET_PDEATHSIG = 1
 
 
 # --- the deployment under test ----------------------------------------------------------------
@@ -172,8 +175,9 @@ class Deployment:
     def _spawn(self, name: str, command: list[str]) -> None:
         log = (self.directory / f"{name}.log").open("ab")
         process = subprocess.Popen(
-            command, cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True
-        )
+            command, cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )  # fmt: skip
         log.close()
         self.roles.append(Role(name, process))
 
@@ -206,6 +210,12 @@ class Deployment:
         snapshot["redis"] = process_cpu_s(self.redis_pid)
         snapshot["load generator (this process)"] = time.process_time()
         return snapshot
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it if the benchmark dies, even by SIGKILL."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _get_json(url: str) -> dict | None:

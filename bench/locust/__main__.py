@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import ctypes
 import json
 import os
 import re
@@ -46,6 +48,7 @@ DEFAULTS = {"email_campaign": (20, 10), "sms_burst": (50, 50), "bot_storm": (20,
 NOT_SCENARIOS = ("__init__", "__main__", "common")
 START_TIMEOUT_S = 60.0
 DRAIN_TIMEOUT_S = 60.0
+PR_SET_PDEATHSIG = 1
 
 
 def scenarios() -> list[str]:
@@ -127,6 +130,7 @@ class Target:
             stderr=log,
             text=True,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         log.close()
         banner = self._read_banner()
@@ -196,6 +200,13 @@ class Target:
             return self.process.wait()
 
 
+def _die_with_parent() -> None:
+    """In a child before exec: SIGTERM it if this runner dies, even by SIGKILL (`tracer up`
+    then stops every role; locust stops its users)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _answers_200(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as answer:
@@ -239,7 +250,7 @@ def run_locust(args: argparse.Namespace, target: Target, tally: Path) -> int:
         f"(admin {target.admin_url})",
         flush=True,
     )
-    return subprocess.run(command, cwd=ROOT, env=env).returncode
+    return subprocess.run(command, cwd=ROOT, env=env, preexec_fn=_die_with_parent).returncode
 
 
 async def stored_counts(env: dict[str, str]) -> dict[str, dict[str, int]]:
