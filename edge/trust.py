@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from typing import Any
 
 from tracer.errors import ConfigurationError
@@ -12,37 +13,54 @@ _CACHE_LIMIT = 4096
 
 class ClientAddress:
     """`X-Forwarded-For` is believed only when the peer is a trusted proxy; the client is
-    then the right-most address in the header that is not itself a trusted proxy."""
+    then the right-most address in the header that is not itself a trusted proxy.
+
+    Addresses are checked with `inet_pton` against packed network bounds: behind a proxy
+    every request brings a new client address, so this runs for each of them."""
 
     def __init__(self, trusted_proxies: str) -> None:
         try:
-            self.networks = [
+            networks = [
                 ipaddress.ip_network(part.strip(), strict=False)
                 for part in trusted_proxies.split(",")
                 if part.strip()
             ]
         except ValueError as exc:
             raise ConfigurationError(f"trusted_proxies: {exc}") from None
-        self._trusted: dict[str, bool] = {}
+        self.networks = networks
+        # (family, first, last) as packed bytes: bytes of one length compare as numbers.
+        self._bounds = [
+            (
+                socket.AF_INET if net.version == 4 else socket.AF_INET6,
+                net.network_address.packed,
+                net.broadcast_address.packed,
+            )
+            for net in networks
+        ]
+        self._peers: dict[str, bool] = {}
 
     def is_trusted(self, ip: str) -> bool:
-        known = self._trusted.get(ip)
+        """Whether `ip` is a trusted proxy (False for anything that is not an address)."""
+        family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+        try:
+            packed = socket.inet_pton(family, ip)
+        except (OSError, ValueError):
+            return False
+        return any(kind == family and first <= packed <= last for kind, first, last in self._bounds)
+
+    def _trusted_peer(self, peer: str) -> bool:
+        # Peers are few (the proxies themselves): remember their answer.
+        known = self._peers.get(peer)
         if known is None:
-            try:
-                address = ipaddress.ip_address(ip)
-            except ValueError:
-                known = False
-            else:
-                known = any(address in network for network in self.networks)
-            if len(self._trusted) >= _CACHE_LIMIT:
-                self._trusted.clear()
-            self._trusted[ip] = known
+            if len(self._peers) >= _CACHE_LIMIT:
+                self._peers.clear()
+            known = self._peers[peer] = self.is_trusted(peer)
         return known
 
     def __call__(self, client: Any, headers: dict[bytes, bytes]) -> str:
         """`client` is the ASGI scope's (host, port) of the peer, or None."""
         peer = client[0] if client else ""
-        if not self.networks or not self.is_trusted(peer):
+        if not self._bounds or not self._trusted_peer(peer):
             return peer
         forwarded = headers.get(b"x-forwarded-for")
         if not forwarded:
@@ -56,7 +74,7 @@ class ClientAddress:
 
 def _is_ip(text: str) -> bool:
     try:
-        ipaddress.ip_address(text)
-    except ValueError:
+        socket.inet_pton(socket.AF_INET6 if ":" in text else socket.AF_INET, text)
+    except (OSError, ValueError):
         return False
     return True

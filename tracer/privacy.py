@@ -10,8 +10,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import re
+import socket
 
 _PHONE = re.compile(r"\+?[0-9 ().\-]{6,20}")
 
@@ -89,9 +89,14 @@ class IpTruncator:
         return self._slow(ip)
 
     def _slow(self, ip: str) -> str:
+        # inet_pton/inet_ntop rather than `ipaddress`: several times faster, and this runs
+        # for every IPv6 client.
+        family = socket.AF_INET6 if ":" in ip else socket.AF_INET
         try:
-            address = ipaddress.ip_address(ip)
-        except ValueError:
+            packed = socket.inet_pton(family, ip)
+        except (OSError, ValueError):
             return ""
-        prefix = self.ipv4_prefix if address.version == 4 else self.ipv6_prefix
-        return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
+        prefix = self.ipv6_prefix if family == socket.AF_INET6 else self.ipv4_prefix
+        width = len(packed) * 8
+        kept = int.from_bytes(packed, "big") >> (width - prefix) << (width - prefix)
+        return socket.inet_ntop(family, kept.to_bytes(len(packed), "big"))
