@@ -1,0 +1,59 @@
+"""The real edge with parts of its work switched off, to see what each part costs under
+granian (`bench.edge_breakdown`). Selected by `EDGE_VARIANT`:
+
+- `dispatch`: the edge's routing and lifespan (recorder running), then a precomputed 302;
+- `decode`: … plus opening the click's token;
+- `request-path`: the edge's whole click handler, with the hit dropped instead of recorded;
+- `full`: the edge as shipped (hits classified, encoded and pushed to Redis).
+
+Only for measurements: `python -m bench.edge_breakdown` runs each under granian.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from bench.baselines.bare_asgi import RESPONSE_BODY, RESPONSE_START
+from edge.app import Edge
+from edge.app import create_app as create_edge
+
+
+def create_app() -> Edge:
+    edge = create_edge()
+    variant = os.environ.get("EDGE_VARIANT", "full")
+    if variant == "dispatch":
+        edge._routes["/c/"] = _answer_only
+    elif variant == "decode":
+        edge._routes["/c/"] = _decode_then_answer(edge)
+    elif variant == "request-path":
+        _drop_hits(edge)
+    elif variant != "full":
+        raise SystemExit(
+            f"EDGE_VARIANT={variant!r} is not one of dispatch, decode, request-path, full"
+        )
+    return edge
+
+
+async def _answer_only(scope: Any, receive: Any, send: Any, path: str) -> None:
+    await send(RESPONSE_START)
+    await send(RESPONSE_BODY)
+
+
+def _decode_then_answer(edge: Edge) -> Any:
+    async def click(scope: Any, receive: Any, send: Any, path: str) -> None:
+        edge.codec.open(path[3:])
+        await send(RESPONSE_START)
+        await send(RESPONSE_BODY)
+
+    return click
+
+
+def _drop_hits(edge: Edge) -> None:
+    startup = edge.startup
+
+    async def startup_dropping_hits() -> None:
+        await startup()
+        edge._record = lambda hit: None
+
+    edge.startup = startup_dropping_hits  # type: ignore[method-assign]

@@ -1,0 +1,205 @@
+"""Where the edge's time goes under granian: the real edge with parts of its work switched
+off (`bench/baselines/edge_variants.py`), next to the bare granian app, in one run.
+
+    python -m bench.edge_breakdown            # 3 interleaved rounds of 8 s
+    python -m bench.edge_breakdown --quick    # 1 round of 4 s
+
+Server pinned to core 0 with a private redis-server, wrk (-t1 -c64) on core 1, cycling
+through 20,000 distinct click tokens. For each variant the table shows req/s and the time
+per request it adds to the previous row. Comparing these with the same code's CPU time
+in-process (a few µs each) shows how much more Python work costs inside granian, where the
+runtime thread that parses requests shares the core with the Python thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from tracer.redis_server import RedisServer
+
+ROOT = Path(__file__).resolve().parent.parent
+VARIANTS = ("bare", "dispatch", "decode", "request-path", "full")
+LINKS = 20_000
+LUA = """
+local paths = {}
+for line in io.lines("%s") do paths[#paths + 1] = line end
+local i = 0
+local ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 " ..
+  "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+request = function()
+  i = i %% #paths + 1
+  return wrk.format("GET", paths[i], {["Host"] = "t.northjobs.example", ["User-Agent"] = ua})
+end
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _serve(variant: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    granian = str(Path(sys.executable).with_name("granian"))
+    target = (
+        ["bench.baselines.bare_asgi:app"]
+        if variant == "bare"
+        else ["--factory", "bench.baselines.edge_variants:create_app"]
+    )
+    command = [
+        "taskset",
+        "-c",
+        "0",
+        granian,
+        "--interface",
+        "asgi",
+        "--loop",
+        "uvloop",
+        "--workers",
+        "1",
+        "--port",
+        str(port),
+        "--no-ws",
+        "--http",
+        "1",
+        "--log-level",
+        "warning",
+        *target,
+    ]
+    process = subprocess.Popen(
+        command,
+        env={**env, "EDGE_VARIANT": variant},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"{variant} did not start")
+
+
+def _requests_per_s(port: int, script: Path, seconds: int) -> float:
+    output = subprocess.run(
+        [
+            "taskset",
+            "-c",
+            "1",
+            "wrk",
+            "-t1",
+            "-c64",
+            f"-d{seconds}s",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+
+
+def _measure(variant: str, env: dict[str, str], script: Path, seconds: int) -> float:
+    port = _free_port()
+    server = _serve(variant, port, env)
+    try:
+        _requests_per_s(port, script, 1)  # warm-up
+        return _requests_per_s(port, script, seconds)
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def _links(env: dict[str, str], path: Path) -> None:
+    output = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tracer",
+            "link",
+            "click",
+            "--brand",
+            "northjobs",
+            "--message-id",
+            "bench",
+            "--url",
+            "https://northjobs.example/jobs/42?ref=mail",
+            "--recipient",
+            "reader@example.com",
+            "--campaign",
+            "daily",
+            "--job-source",
+            "indeed",
+            "--count",
+            str(LINKS),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    path.write_text(
+        "".join(line.split("t.northjobs.example", 1)[1] + "\n" for line in output.splitlines())
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.edge_breakdown", description=__doc__)
+    parser.add_argument("--quick", action="store_true", default=bool(os.environ.get("BENCH_QUICK")))
+    args = parser.parse_args(argv)
+    if not (shutil.which("wrk") and shutil.which("taskset")):
+        print("bench.edge_breakdown needs wrk and taskset; skipped")
+        return 0
+    seconds, rounds = (4, 1) if args.quick else (8, 3)
+    with tempfile.TemporaryDirectory(prefix="tracer-breakdown-") as tmp:
+        work = Path(tmp)
+        with RedisServer(work / "redis", persistent=False) as redis_server:
+            env = {
+                **os.environ,
+                "PYTHONPATH": str(ROOT),
+                "TRACER_DATA_DIR": str(work / "var"),
+                "REDIS_URL": redis_server.url,
+                "TRACER_LOG_LEVEL": "WARNING",
+            }
+            paths = work / "paths.txt"
+            _links(env, paths)
+            script = work / "cycle.lua"
+            script.write_text(LUA % paths)
+            rates: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
+            for _ in range(rounds):  # interleaved: drift on a shared machine hits every row
+                for variant in VARIANTS:
+                    rates[variant].append(_measure(variant, env, script, seconds))
+    print(
+        f"\nThe edge's click, part by part, under granian (median of {rounds} round(s) of "
+        f"{seconds} s; server + redis on core 0, wrk -c64 on core 1)"
+    )
+    print(f"{'variant':<14} {'req/s':>9} {'µs/request':>11} {'adds µs':>8}  vs bare")
+    previous = None
+    base = statistics.median(rates["bare"])
+    for variant in VARIANTS:
+        rate = statistics.median(rates[variant])
+        per_request = 1e6 / rate
+        added = "" if previous is None else f"{per_request - previous:8.1f}"
+        print(f"{variant:<14} {rate:>9,.0f} {per_request:>11.1f} {added:>8}  {rate / base:6.0%}")
+        previous = per_request
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
