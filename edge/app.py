@@ -381,6 +381,7 @@ class Edge:
             redis_timeout_s=settings.redis_timeout_s,
             producer=producer,
             encode=self.encode_hits,
+            cluster=settings.redis_cluster,
         )
         await self.recorder.start()
         self._record = self.recorder.record

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from edge.spool import SpooledBatch, SpoolFile, orphaned_spools
@@ -79,6 +80,7 @@ class EventRecorder:
         redis_timeout_s: float,
         producer: str,
         encode: Callable[[list[Any]], list[bytes]] = list,
+        cluster: bool = False,
     ) -> None:
         self.redis_url = redis_url
         self.spool_dir = spool_dir
@@ -88,6 +90,7 @@ class EventRecorder:
         self.redis_timeout_s = redis_timeout_s
         self.producer = producer
         self.encode = encode
+        self.cluster = cluster
         self.stats = RecorderStats()
         self.redis_available = True
         self._buffer: list[Any] = []
@@ -97,7 +100,7 @@ class EventRecorder:
         self._wake = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
-        self._client: aioredis.Redis | None = None
+        self._client: aioredis.Redis | RedisCluster | None = None
         self._push = None
 
     # --- the request path: no I/O, no await ---------------------------------------------
@@ -109,7 +112,7 @@ class EventRecorder:
             self._wake.set()
 
     @property
-    def client(self) -> aioredis.Redis:
+    def client(self) -> aioredis.Redis | RedisCluster:
         assert self._client is not None, "the recorder has not started"
         return self._client
 
@@ -123,13 +126,17 @@ class EventRecorder:
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
-        self._client = aioredis.Redis.from_url(
-            self.redis_url,
-            socket_timeout=self.redis_timeout_s,
-            socket_connect_timeout=self.redis_timeout_s,
-            retry_on_timeout=False,
-            health_check_interval=0,
-        )
+        options = {
+            "socket_timeout": self.redis_timeout_s,
+            "socket_connect_timeout": self.redis_timeout_s,
+        }
+        if self.cluster:
+            # Each shard's keys share a hash tag, so the batch script stays in one slot.
+            self._client = RedisCluster.from_url(self.redis_url, **options)
+        else:
+            self._client = aioredis.Redis.from_url(
+                self.redis_url, retry_on_timeout=False, health_check_interval=0, **options
+            )
         self._push = self._client.register_script(PUSH_BATCH_SCRIPT)
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="event-flusher")

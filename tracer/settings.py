@@ -28,6 +28,8 @@ class Secret(str):
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     config_path: Path = DEFAULT_CONFIG
     redis_url: str | None = None
+    # REDIS_URL names one node of a Redis Cluster (the edge's queue keys are hash-tagged).
+    redis_cluster: bool = False
     mongodb_url: str | None = None
     data_dir: Path = Path("var")
     keys: str | None = None
@@ -67,6 +69,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 ENVIRONMENT = {
     "TRACER_CONFIG": "config_path",
     "REDIS_URL": "redis_url",
+    "TRACER_REDIS_CLUSTER": "redis_cluster",
     "MONGODB_URL": "mongodb_url",
     "TRACER_DATA_DIR": "data_dir",
     "TRACER_KEYS": "keys",
