@@ -117,6 +117,7 @@ def test_events_reach_a_redis_cluster_exactly_once_across_its_nodes(
             if client.llen(redis_keys.event_shard(shard))
         }
     finally:
+        client.disconnect_connection_pools()
         client.close()
     assert sorted(event.message_id for event in stored) == sorted(answered)
     assert len({event.id for event in stored}) == len(answered) == 200
