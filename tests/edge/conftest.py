@@ -108,14 +108,18 @@ class EdgeProcess:
             stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout_s
+        workers = int(self.env.get("WORKERS", "1"))
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"edge exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                if fetch(self.port, "/healthz", "localhost").status == 200:
-                    return self
-            except OSError:
-                time.sleep(0.05)
+            # Every worker ready (a signal to a worker still starting is not a clean stop).
+            if self.log_text().count("ready (producer") >= workers:
+                try:
+                    if fetch(self.port, "/healthz", "localhost").status == 200:
+                        return self
+                except OSError:
+                    pass
+            time.sleep(0.05)
         raise RuntimeError(f"edge did not start: {self.log_path.read_text()[-2000:]}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> int:
