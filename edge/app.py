@@ -345,27 +345,18 @@ class Edge:
 
     # --- lifespan ---------------------------------------------------------------------------
     async def _lifespan(self, receive: Receive, send: Send) -> None:
+        steps = {"lifespan.startup": self.startup, "lifespan.shutdown": self.shutdown}
         while True:
             message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    await self.startup()
-                except Exception:
-                    # Granian would otherwise serve on without a recorder.
-                    await send(
-                        {"type": "lifespan.startup.failed", "message": traceback.format_exc()}
-                    )
-                    return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                try:
-                    await self.shutdown()
-                except Exception:
-                    await send(
-                        {"type": "lifespan.shutdown.failed", "message": traceback.format_exc()}
-                    )
-                    return
-                await send({"type": "lifespan.shutdown.complete"})
+            phase = message["type"]
+            try:
+                await steps[phase]()
+            except Exception:
+                # Report the failure: granian would otherwise serve on without a recorder.
+                await send({"type": f"{phase}.failed", "message": traceback.format_exc()})
+                return
+            await send({"type": f"{phase}.complete"})
+            if phase == "lifespan.shutdown":
                 return
 
     async def startup(self) -> None:
