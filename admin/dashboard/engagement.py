@@ -56,7 +56,7 @@ def _segments(brand: str, rows: list[RollupRow]) -> list[Segment]:
     grouped: dict[tuple[str, str], dict[str, TypeStats]] = {}
     for row in rows:
         types = grouped.setdefault((row.campaign, row.job_source), {})
-        _add(types.setdefault(row.type, TypeStats()), row)
+        types.setdefault(row.type, TypeStats()).add(row)
     segments = []
     for (campaign, job_source), types in grouped.items():
         # The brand-level estimate applied to the segment's own counts.
@@ -75,16 +75,6 @@ def _segments(brand: str, rows: list[RollupRow]) -> list[Segment]:
             )
         )
     return segments
-
-
-def _add(totals: TypeStats, row: RollupRow) -> None:
-    totals.all += row.all
-    totals.human += row.human
-    totals.unique_all += row.unique_all
-    totals.unique_human += row.unique_human
-    totals.unique_mpp += row.unique_mpp
-    totals.revenue += row.revenue
-    totals.value += row.value
 
 
 def _counts(stats: TypeStats) -> Counts:

@@ -68,7 +68,7 @@ async def _filtered_stats(
     types: dict[str, TypeStats] = {}
     for row in rows:
         if _matches(row, query):
-            _add(types.setdefault(row.type, TypeStats()), row)
+            types.setdefault(row.type, TypeStats()).add(row)
     return BrandStats(brand=brand, types=types, suppressions=suppressions)
 
 
@@ -76,16 +76,6 @@ def _matches(row: RollupRow, query: StatsQuery) -> bool:
     return (query.campaign is UNSET or row.campaign == query.campaign) and (
         query.job_source is UNSET or row.job_source == query.job_source
     )
-
-
-def _add(totals: TypeStats, row: RollupRow) -> None:
-    totals.all += row.all
-    totals.human += row.human
-    totals.unique_all += row.unique_all
-    totals.unique_human += row.unique_human
-    totals.unique_mpp += row.unique_mpp
-    totals.revenue += row.revenue
-    totals.value += row.value
 
 
 def _counts(stats: TypeStats) -> TypeCounts:

@@ -52,6 +52,16 @@ class TypeStats(msgspec.Struct, kw_only=True):
     # Sum of `value` (conversions).
     value: float = 0.0
 
+    def add(self, row: RollupRow) -> None:
+        """Add one rollup row's counts (rows of one type, any day/campaign/source)."""
+        self.all += row.all
+        self.human += row.human
+        self.unique_all += row.unique_all
+        self.unique_human += row.unique_human
+        self.unique_mpp += row.unique_mpp
+        self.revenue += row.revenue
+        self.value += row.value
+
 
 class BrandStats(msgspec.Struct, kw_only=True):
     brand: str

@@ -357,14 +357,7 @@ class MongoStore(EventStore):
     async def stats(self, brand: str) -> BrandStats:
         types: dict[str, TypeStats] = {}
         for row in await self.rollups(brand):
-            totals = types.setdefault(row.type, TypeStats())
-            totals.all += row.all
-            totals.human += row.human
-            totals.unique_all += row.unique_all
-            totals.unique_human += row.unique_human
-            totals.unique_mpp += row.unique_mpp
-            totals.revenue += row.revenue
-            totals.value += row.value
+            types.setdefault(row.type, TypeStats()).add(row)
         suppressed = await self._guard(self._suppressions.count_documents({"brand": brand}))
         return BrandStats(brand=brand, types=types, suppressions=suppressed)
 
