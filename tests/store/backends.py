@@ -24,7 +24,11 @@ from tracer.store.sqlite import SQLiteStore
 
 StoreFactory = Callable[..., Awaitable[EventStore]]
 # Tests wait this long for an unreachable server before calling it down.
-FAST_FAILURE = {"serverSelectionTimeoutMS": 400, "connectTimeoutMS": 400}
+# A missing server fails a test within seconds, not the driver's 30 s. Connecting is left
+# 5 s: the driver's heartbeats connect with that timeout too, and mongoeco on a loaded
+# machine can take over a second to accept, which a shorter one turns into "operation
+# cancelled" in the middle of a test.
+FAST_FAILURE = {"serverSelectionTimeoutMS": 3000, "connectTimeoutMS": 5000}
 
 
 def mongoeco_server(data_path: Path | None = None) -> MongoEcoServer:

@@ -1,10 +1,10 @@
 """The embedded event store: one SQLite file in WAL mode (the default when `MONGODB_URL`
 is unset), so `just run` needs no database server.
 
-A batch is one `BEGIN IMMEDIATE` transaction: `INSERT OR IGNORE` of the events, then, in
-SQL over just the rows that were new (their `seq` is above the largest one before the
-insert), conversion attribution, rollups with unique counts, and suppressions. One
-transaction makes the write exactly-once: a batch written again inserts no row, so it
+A batch is one `BEGIN IMMEDIATE` transaction: `INSERT OR IGNORE` of the events, then, for
+just the events that were new, what they add: rollup increments summed per key in
+Python, unique markers, conversion attribution and suppressions, one statement per table.
+One transaction makes the write exactly-once: a batch written again inserts no row, so it
 counts nothing again.
 
 sqlite3 is blocking, so every call runs on one dedicated thread (a connection belongs to
@@ -39,15 +39,26 @@ from tracer.store.base import (
     WriteResult,
 )
 from tracer.store.records import EventPolicy, utc_day
+from tracer.store.sqlite_batch import Derived, derive
+from tracer.store.sqlite_schema import StoreSchemaError, prepare_schema
 from tracer.store.sqlite_sql import (
-    ATTRIBUTE_NEW_CONVERSIONS,
-    INSERT_EVENT,
-    MOVE_CONVERSION,
-    ROLL_UP_NEW,
+    ADD_MARKERS,
+    ADD_TO_ROLLUPS,
+    ATTRIBUTE,
+    CLICK_OF,
+    DELETE_CONVERSIONS,
+    DELETE_EVENTS,
+    DELETE_UNIQUES,
+    FIND_EVENTS,
+    IDS_SINCE,
+    INSERT_CONVERSION,
+    INSERT_EVENTS,
+    LAST_SEQ,
+    PAGE_SIZE,
+    PENDING_CONVERSIONS,
     ROLLUP_COLUMNS,
-    SCHEMA,
-    SUPPRESS_NEW,
-    UNATTRIBUTED,
+    SET_MESSAGE_ID,
+    SUPPRESS,
 )
 
 logger = logging.getLogger("tracer.store.sqlite")
@@ -106,6 +117,8 @@ class SQLiteStore(EventStore):
         # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE ... COMMIT).
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_timeout_s)
         try:
+            # Only takes effect in a new, empty file (before WAL mode fixes the page size).
+            conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
             conn.execute("PRAGMA journal_mode=WAL")
             # In WAL mode NORMAL survives a crash of the process (not of the machine) and
             # spares an fsync per batch; Redis keeps the batch until COMMIT returns.
@@ -117,10 +130,13 @@ class SQLiteStore(EventStore):
             # behind, so the WAL cannot grow without bound.
             conn.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES_BEFORE_WRITER_CHECKPOINTS}")
             conn.execute(f"PRAGMA journal_size_limit={WAL_BYTES_KEPT}")
-            conn.executescript(SCHEMA)
+            prepare_schema(conn, self.path)
         except sqlite3.Error as exc:
             conn.close()
             raise StoreUnavailable(f"sqlite {self.path}: {exc}") from exc
+        except StoreSchemaError:
+            conn.close()
+            raise
         self._conn = conn
 
     def _disconnect(self) -> None:
@@ -154,47 +170,61 @@ class SQLiteStore(EventStore):
     ) -> WriteResult:
         if not events:
             return WriteResult()
-        rows = self._rows(events, payloads)
-        return await self._run(self._write, rows)
-
-    def _rows(self, events: Sequence[Event], payloads: Sequence[bytes] | None) -> list[tuple]:
-        policy = self._policy
         if payloads is None:
             payloads = [event_codec.encode(event) for event in events]
-        rows = []
-        for event, payload in zip(events, payloads, strict=True):
-            human = policy.is_human(event)
-            rows.append(
-                (
-                    event.id, event.type, event.ts, utc_day(event.ts), event.brand,
-                    event.channel, event.message_id, event.campaign, event.job_source,
-                    event.agent, event.bot, human, event.recipient, event.click_id,
-                    event.list_id, policy.revenue(event, human), event.value, payload,
-                )
-            )  # fmt: skip
-        return rows
+        elif len(payloads) != len(events):
+            raise ValueError(f"{len(events)} event(s) but {len(payloads)} payload(s)")
+        return await self._run(self._write, events, payloads)
 
-    def _write(self, rows: list[tuple]) -> WriteResult:
+    def _write(self, events: Sequence[Event], payloads: Sequence[bytes]) -> WriteResult:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            since = db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
-            inserted = db.executemany(INSERT_EVENT, rows).rowcount
+            since = db.execute(LAST_SEQ).fetchone()[0]
+            inserted = INSERT_EVENTS.execute(db, _event_rows(events, payloads))
             if inserted:
-                marker = {"since": since}
-                types = {row[1] for row in rows}
-                # Conversions first: their rollups go under the click's campaign.
-                if "conversion" in types:
-                    db.execute(ATTRIBUTE_NEW_CONVERSIONS, marker)
-                db.execute(ROLL_UP_NEW, marker)
-                if "unsubscribe" in types:
-                    db.execute(SUPPRESS_NEW, marker)
+                new = events if inserted == len(events) else _new_events(db, events, since)
+                self._add_derived(db, derive(new, self._policy))
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
-        return WriteResult(inserted=inserted, duplicates=len(rows) - inserted)
+        return WriteResult(inserted=inserted, duplicates=len(events) - inserted)
+
+    def _add_derived(self, db: sqlite3.Connection, derived: Derived) -> None:
+        # Conversions first: their rollups go under the click's campaign.
+        for conversion, human in derived.conversions:
+            self._attribute_new_conversion(db, derived, conversion, human)
+        if derived.markers:
+            derived.count_uniques(ADD_MARKERS.execute_returning(db, derived.marker_rows()))
+        ADD_TO_ROLLUPS.execute(db, derived.rollup_rows())
+        if derived.suppressions:
+            db.executemany(SUPPRESS, derived.suppressions)
+
+    def _attribute_new_conversion(
+        self, db: sqlite3.Connection, derived: Derived, conversion: Event, human: bool
+    ) -> None:
+        """A conversion takes the campaign and job source (and message id, when it has
+        none) of its brand's click with its click id, stored before or in this batch.
+        Without one yet it is rolled up as it is, and moved by `compact()` later."""
+        campaign, source = conversion.campaign, conversion.job_source
+        message_id, attributed = conversion.message_id, ""
+        row = db.execute(CLICK_OF, (conversion.brand, conversion.click_id)).fetchone()
+        if row is not None:
+            click = event_codec.decode(row[0])
+            campaign, source, attributed = click.campaign, click.job_source, click.id
+            if not message_id and click.message_id:
+                message_id = click.message_id
+                db.execute(SET_MESSAGE_ID, (message_id, conversion.id))
+        day = utc_day(conversion.ts)
+        db.execute(
+            INSERT_CONVERSION,
+            (conversion.id, conversion.brand, conversion.click_id, conversion.ts, day, human,
+             conversion.value, campaign, source, message_id, attributed),
+        )  # fmt: skip
+        key = (conversion.brand, campaign, source, day, "conversion")
+        derived.add(key, human, conversion.value)
 
     # --- queries -----------------------------------------------------------------------
     async def count_events(self, brand: str | None = None, event_type: str | None = None) -> int:
@@ -210,11 +240,9 @@ class SQLiteStore(EventStore):
         event_type: str | None = None,
         limit: int = 100,
     ) -> list[Event]:
-        where, params = _filters(brand=brand, message_id=message_id, type=event_type)
-        sql = (
-            "SELECT event, campaign, job_source, message_id, attributed FROM events "
-            f"{where} ORDER BY ts DESC LIMIT ?"
-        )
+        where, params = _filters(**{"e.brand": brand, "e.message_id": message_id,
+                                    "e.type": event_type})  # fmt: skip
+        sql = FIND_EVENTS.format(where=where)
         rows = await self._run(lambda: self._db.execute(sql, [*params, limit]).fetchall())
         return [_event_from_row(row) for row in rows]
 
@@ -277,19 +305,21 @@ class SQLiteStore(EventStore):
         deleted = 0
         while True:
             # Small transactions, so the batcher's writes are not held up for long.
-            chunk = await self._run(self._delete_chunk, brand, cutoff_ts)
-            deleted += chunk
-            if chunk < _DELETE_CHUNK:
+            events, markers = await self._run(self._delete_chunk, brand, cutoff_ts)
+            deleted += events
+            if events < _DELETE_CHUNK and markers < _DELETE_CHUNK:
                 return deleted
 
-    def _delete_chunk(self, brand: str, cutoff_ts: float) -> int:
+    def _delete_chunk(self, brand: str, cutoff_ts: float) -> tuple[int, int]:
+        """Events, unique markers and conversion records older than the cutoff (up to a
+        chunk of each): a message seen again after its markers are gone counts anew."""
         db = self._db
+        params = (brand, cutoff_ts, _DELETE_CHUNK)
         with _transaction(db):
-            return db.execute(
-                "DELETE FROM events WHERE seq IN (SELECT seq FROM events "
-                "WHERE brand = ? AND ts < ? LIMIT ?)",
-                (brand, cutoff_ts, _DELETE_CHUNK),
-            ).rowcount
+            events = db.execute(DELETE_EVENTS, params).rowcount
+            markers = db.execute(DELETE_UNIQUES, params).rowcount
+            db.execute(DELETE_CONVERSIONS, (brand, cutoff_ts))
+        return events, markers
 
     async def compact(self) -> CompactionReport:
         report = CompactionReport()
@@ -306,18 +336,24 @@ class SQLiteStore(EventStore):
         campaign/job source to the click's, in one transaction with the attribution."""
         db = self._db
         with _transaction(db):
-            rows = db.execute(UNATTRIBUTED).fetchall()
-            for seq, brand, campaign, source, day, human, value, *click in rows:
-                click_id, click_campaign, click_source, click_message = click
-                db.execute(MOVE_CONVERSION, (brand, campaign, source, day, -1, -human, -value))
+            rows = db.execute(PENDING_CONVERSIONS).fetchall()
+            for conversion_id, brand, campaign, source, day, human, value, message_id, raw in rows:
+                click = event_codec.decode(raw)
+                ADD_TO_ROLLUPS.execute(
+                    db,
+                    [
+                        (brand, campaign, source, day, "conversion", -1, -human, 0, 0, 0, 0.0,
+                         -value),
+                        (brand, click.campaign, click.job_source, day, "conversion", 1, human,
+                         0, 0, 0, 0.0, value),
+                    ],
+                )  # fmt: skip
+                if not message_id and click.message_id:
+                    message_id = click.message_id
+                    db.execute(SET_MESSAGE_ID, (message_id, conversion_id))
                 db.execute(
-                    MOVE_CONVERSION, (brand, click_campaign, click_source, day, 1, human, value)
-                )
-                db.execute(
-                    "UPDATE events SET campaign = ?, job_source = ?, attributed = ?, "
-                    "message_id = CASE WHEN message_id = '' THEN ? ELSE message_id END "
-                    "WHERE seq = ?",
-                    (click_campaign, click_source, click_id, click_message, seq),
+                    ATTRIBUTE,
+                    (click.campaign, click.job_source, message_id, click.id, conversion_id),
                 )
         return len(rows)
 
@@ -378,8 +414,30 @@ def _filters(**conditions: str | None) -> tuple[str, list[str]]:
     return "WHERE " + " AND ".join(f"{column} = ?" for column in used), list(used.values())
 
 
+def _event_rows(events: Sequence[Event], payloads: Sequence[bytes]) -> list[tuple]:
+    # sqlite3 binds str, int, float and bytearray as they are, but looks any other value
+    # (bytes, None) up in its adapter registry first: a tenth of the cost of the row.
+    return [
+        (event.id, event.brand, event.type, event.ts, event.message_id, event.click_id,
+         bytearray(payload))
+        for event, payload in zip(events, payloads, strict=True)
+    ]  # fmt: skip
+
+
+def _new_events(db: sqlite3.Connection, events: Sequence[Event], since: int) -> list[Event]:
+    """The events of the batch that this transaction inserted (each once, in batch order),
+    when some were already stored or came twice."""
+    fresh = {row[0] for row in db.execute(IDS_SINCE, (since,))}
+    new = []
+    for event in events:
+        if event.id in fresh:
+            fresh.discard(event.id)
+            new.append(event)
+    return new
+
+
 def _event_from_row(row: tuple) -> Event:
-    payload, campaign, job_source, message_id, attributed = row
+    payload, attributed, campaign, job_source, message_id = row
     event = event_codec.decode(payload)
     if attributed:
         # A conversion reads as attributed to its click.

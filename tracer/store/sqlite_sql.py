@@ -1,42 +1,84 @@
-"""The SQL of the SQLite store: its schema and the statements of a batch's transaction.
+"""The SQL of the SQLite store: its schema (version `SCHEMA_VERSION`, kept in
+`PRAGMA user_version`) and the statements of a batch's transaction.
 
-Every derived-data statement works on "the rows this batch added": events whose `seq`
-(the rowid, in insertion order) is above `:since`, the largest `seq` before the insert.
+The `events` table holds only what queries filter or sort on, plus the whole event as
+msgpack; everything a batch adds besides its rows (rollup increments, unique markers,
+conversion attribution, suppressions) is worked out in Python once per batch
+(`sqlite_batch.py`) and written with one statement per table.
 """
 
 from __future__ import annotations
 
-SCHEMA = """
+from tracer.store.sqlite_rows import RowsStatement
+
+SCHEMA_VERSION = 2
+
+# Applied to a new, empty file only: a WAL database keeps its page size. 8 KiB pages hold
+# twice the rows of the default 4 KiB, so a batch dirties (and the WAL copies) fewer pages.
+PAGE_SIZE = 8192
+
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY,        -- insertion order: "the rows this batch added"
     id TEXT NOT NULL,
+    brand TEXT NOT NULL,
     type TEXT NOT NULL,
     ts REAL NOT NULL,
-    day TEXT NOT NULL,
-    brand TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    message_id TEXT NOT NULL,
-    campaign TEXT NOT NULL,         -- for a conversion: its click's, once attributed
-    job_source TEXT NOT NULL,
-    agent TEXT NOT NULL,
-    bot INTEGER NOT NULL,
-    human INTEGER NOT NULL,         -- the brand's bot policy, when stored
-    recipient TEXT NOT NULL,
+    message_id TEXT NOT NULL,       -- a conversion's: its click's once attributed, if it had none
     click_id TEXT NOT NULL,
-    list_id TEXT NOT NULL,
-    revenue REAL NOT NULL,
-    value REAL NOT NULL,
-    attributed TEXT NOT NULL DEFAULT '',   -- id of the click a conversion is attributed to
     event BLOB NOT NULL             -- the whole event, msgpack (tracer.events.encode)
-);
-CREATE UNIQUE INDEX IF NOT EXISTS events_id ON events (id);
-CREATE INDEX IF NOT EXISTS events_brand_ts ON events (brand, ts);
--- Per-message lookups, and "is there an earlier open of this message" for unique counts.
-CREATE INDEX IF NOT EXISTS events_message ON events (brand, message_id, type, human);
-CREATE INDEX IF NOT EXISTS events_click_id ON events (click_id) WHERE click_id != '';
-CREATE INDEX IF NOT EXISTS events_unattributed ON events (seq)
-    WHERE type = 'conversion' AND attributed = '' AND click_id != '';
-
+)
+""",
+    """
+CREATE UNIQUE INDEX IF NOT EXISTS events_id ON events (id)
+""",
+    """
+-- Retention, listing newest first, counts per brand.
+CREATE INDEX IF NOT EXISTS events_brand_ts ON events (brand, ts)
+""",
+    """
+-- A conversion's click (only clicks are in it).
+CREATE INDEX IF NOT EXISTS events_clicks ON events (brand, click_id)
+    WHERE type = 'click' AND click_id != ''
+""",
+    """
+-- One marker per message and type (open, click): which scopes have had their first such
+-- event. An event is a unique of each scope it adds.
+CREATE TABLE IF NOT EXISTS uniques (
+    brand TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    scopes INTEGER NOT NULL,        -- bits: 1 any agent, 2 human, 4 Apple MPP
+    added INTEGER NOT NULL,         -- the bits the last write added (read by RETURNING)
+    ts REAL NOT NULL,               -- of the first event: retention deletes the marker with it
+    PRIMARY KEY (brand, message_id, type)
+) WITHOUT ROWID
+""",
+    """
+CREATE INDEX IF NOT EXISTS uniques_brand_ts ON uniques (brand, ts)
+""",
+    """
+-- Conversions with a click id: where they are rolled up, and whether their click was found.
+CREATE TABLE IF NOT EXISTS conversions (
+    id TEXT PRIMARY KEY,            -- the conversion's event id
+    brand TEXT NOT NULL,
+    click_id TEXT NOT NULL,
+    ts REAL NOT NULL,
+    day TEXT NOT NULL,
+    human INTEGER NOT NULL,         -- the brand's bot policy, when stored
+    value REAL NOT NULL,
+    campaign TEXT NOT NULL,         -- rolled up under: its own until attributed, then the click's
+    job_source TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    attributed TEXT NOT NULL        -- id of the click it is attributed to, '' until found
+) WITHOUT ROWID
+""",
+    """
+CREATE INDEX IF NOT EXISTS conversions_pending ON conversions (brand, click_id)
+    WHERE attributed = ''
+""",
+    """
 CREATE TABLE IF NOT EXISTS rollups (
     brand TEXT NOT NULL,
     campaign TEXT NOT NULL,
@@ -51,8 +93,9 @@ CREATE TABLE IF NOT EXISTS rollups (
     revenue REAL NOT NULL DEFAULT 0,
     value REAL NOT NULL DEFAULT 0,
     PRIMARY KEY (brand, campaign, job_source, day, type)
-) WITHOUT ROWID;
-
+) WITHOUT ROWID
+""",
+    """
 CREATE TABLE IF NOT EXISTS suppressions (
     brand TEXT NOT NULL,
     recipient TEXT NOT NULL,
@@ -60,83 +103,102 @@ CREATE TABLE IF NOT EXISTS suppressions (
     ts REAL NOT NULL,
     event_id TEXT NOT NULL,
     PRIMARY KEY (brand, recipient, scope)
-) WITHOUT ROWID;
+) WITHOUT ROWID
+""",
+)
+
+# --- a batch ----------------------------------------------------------------------------
+LAST_SEQ = "SELECT coalesce(max(seq), 0) FROM events"
+
+INSERT_EVENTS = RowsStatement(
+    "INSERT OR IGNORE INTO events (id, brand, type, ts, message_id, click_id, event)", 7
+)
+
+# Only read when some of a batch's events were already stored (or repeated in it).
+IDS_SINCE = "SELECT id FROM events WHERE seq > ?"
+
+# `type` and `click_id != ''` let SQLite use the partial index; the earliest click wins.
+CLICK_OF = """
+SELECT event FROM events
+WHERE brand = ? AND click_id = ? AND type = 'click' AND click_id != ''
+ORDER BY seq LIMIT 1
 """
 
-INSERT_EVENT = """
-INSERT OR IGNORE INTO events (id, type, ts, day, brand, channel, message_id, campaign,
-    job_source, agent, bot, human, recipient, click_id, list_id, revenue, value, event)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT_CONVERSION = """
+INSERT INTO conversions (id, brand, click_id, ts, day, human, value, campaign, job_source,
+    message_id, attributed)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
-# `click.click_id != ''` lets SQLite use the partial index on click ids.
-_CLICK_OF_CONVERSION = """FROM events AS click WHERE click.click_id = conv.click_id
-    AND click.click_id != '' AND click.type = 'click' AND click.brand = conv.brand"""
+SET_MESSAGE_ID = "UPDATE events SET message_id = ? WHERE id = ?"
 
-# Driven by the batch's conversions (a join would let SQLite scan every click).
-ATTRIBUTE_NEW_CONVERSIONS = f"""
-UPDATE events AS conv SET (campaign, job_source, message_id, attributed) = (
-    SELECT click.campaign, click.job_source,
-        CASE WHEN conv.message_id = '' THEN click.message_id ELSE conv.message_id END,
-        click.id
-    {_CLICK_OF_CONVERSION} LIMIT 1)
-WHERE conv.seq > :since AND conv.type = 'conversion' AND conv.click_id != ''
-  AND EXISTS (SELECT 1 {_CLICK_OF_CONVERSION})
-"""
+# A batch's markers: (brand, message_id, type, scopes, scopes, ts). In an upsert's SET,
+# `scopes` is still the stored value, so `added` gets the bits this batch adds; RETURNING
+# lists the markers that gained any: the batch's uniques.
+ADD_MARKERS = RowsStatement(
+    "INSERT INTO uniques (brand, message_id, type, scopes, added, ts)",
+    6,
+    """ON CONFLICT (brand, message_id, type) DO UPDATE SET
+        scopes = scopes | excluded.scopes, added = excluded.scopes & ~scopes
+        WHERE excluded.scopes & ~scopes != 0
+    RETURNING brand, message_id, type, added""",
+)
 
-# An open or click is the first of its message (per scope) when no earlier row exists;
-# `seq < e.seq` also orders the rows of the batch itself.
-_FIRST = """NOT EXISTS (SELECT 1 FROM events AS p WHERE p.brand = e.brand
-    AND p.message_id = e.message_id AND p.type = e.type AND p.seq < e.seq {extra})"""
-_COUNTABLE = "e.type IN ('open', 'click') AND e.message_id != ''"
-
-ROLL_UP_NEW = f"""
-INSERT INTO rollups (brand, campaign, job_source, day, type, all_count, human_count,
-    unique_all, unique_human, unique_mpp, revenue, value)
-SELECT brand, campaign, job_source, day, type, count(*), sum(human),
-    sum(first_all), sum(first_human), sum(first_mpp), sum(revenue), sum(value)
-FROM (
-    SELECT e.brand, e.campaign, e.job_source, e.day, e.type, e.human, e.revenue, e.value,
-        CASE WHEN {_COUNTABLE} THEN {_FIRST.format(extra="")} ELSE 0 END AS first_all,
-        CASE WHEN e.human AND {_COUNTABLE}
-            THEN {_FIRST.format(extra="AND p.human = 1")} ELSE 0 END AS first_human,
-        CASE WHEN e.agent = 'mpp' AND {_COUNTABLE}
-            THEN {_FIRST.format(extra="AND p.agent = 'mpp'")} ELSE 0 END AS first_mpp
-    FROM events AS e WHERE e.seq > :since
-) WHERE true
-GROUP BY brand, campaign, job_source, day, type
-ON CONFLICT (brand, campaign, job_source, day, type) DO UPDATE SET
+_ROLLUP_HEAD = """INSERT INTO rollups (brand, campaign, job_source, day, type, all_count,
+    human_count, unique_all, unique_human, unique_mpp, revenue, value)"""
+_ROLLUP_ADD = """ON CONFLICT (brand, campaign, job_source, day, type) DO UPDATE SET
     all_count = all_count + excluded.all_count,
     human_count = human_count + excluded.human_count,
     unique_all = unique_all + excluded.unique_all,
     unique_human = unique_human + excluded.unique_human,
     unique_mpp = unique_mpp + excluded.unique_mpp,
     revenue = revenue + excluded.revenue,
-    value = value + excluded.value
-"""
+    value = value + excluded.value"""
+# Increments per rollup key: (brand, campaign, job_source, day, type, all, human,
+# unique_all, unique_human, unique_mpp, revenue, value).
+ADD_TO_ROLLUPS = RowsStatement(_ROLLUP_HEAD, 12, _ROLLUP_ADD)
 
-SUPPRESS_NEW = """
+SUPPRESS = """
 INSERT OR IGNORE INTO suppressions (brand, recipient, scope, ts, event_id)
-SELECT brand, recipient, list_id, ts, id FROM events
-WHERE seq > :since AND type = 'unsubscribe' AND recipient != '' ORDER BY seq
+VALUES (?, ?, ?, ?, ?)
 """
 
-UNATTRIBUTED = """
-SELECT conv.seq, conv.brand, conv.campaign, conv.job_source, conv.day, conv.human,
-    conv.value, click.id, click.campaign, click.job_source, click.message_id
-FROM events AS conv CROSS JOIN events AS click  -- CROSS: the few conversions drive
-  ON click.click_id = conv.click_id AND click.click_id != '' AND click.type = 'click'
-  AND click.brand = conv.brand
-WHERE conv.type = 'conversion' AND conv.attributed = '' AND conv.click_id != ''
+# --- compaction -------------------------------------------------------------------------
+PENDING_CONVERSIONS = """
+SELECT conv.id, conv.brand, conv.campaign, conv.job_source, conv.day, conv.human,
+    conv.value, conv.message_id, (
+        SELECT click.event FROM events AS click
+        WHERE click.brand = conv.brand AND click.click_id = conv.click_id
+          AND click.type = 'click' AND click.click_id != ''
+        ORDER BY click.seq LIMIT 1
+    ) AS click
+FROM conversions AS conv
+WHERE conv.attributed = '' AND click IS NOT NULL
 """
 
-MOVE_CONVERSION = """
-INSERT INTO rollups (brand, campaign, job_source, day, type, all_count, human_count, value)
-VALUES (?, ?, ?, ?, 'conversion', ?, ?, ?)
-ON CONFLICT (brand, campaign, job_source, day, type) DO UPDATE SET
-    all_count = all_count + excluded.all_count,
-    human_count = human_count + excluded.human_count,
-    value = value + excluded.value
+ATTRIBUTE = """
+UPDATE conversions SET campaign = ?, job_source = ?, message_id = ?, attributed = ?
+WHERE id = ?
+"""
+
+# --- retention --------------------------------------------------------------------------
+DELETE_EVENTS = """
+DELETE FROM events WHERE seq IN (
+    SELECT seq FROM events WHERE brand = ? AND ts < ? LIMIT ?)
+"""
+
+DELETE_UNIQUES = """
+DELETE FROM uniques WHERE (brand, message_id, type) IN (
+    SELECT brand, message_id, type FROM uniques WHERE brand = ? AND ts < ? LIMIT ?)
+"""
+
+DELETE_CONVERSIONS = "DELETE FROM conversions WHERE brand = ? AND ts < ?"
+
+# --- reading ----------------------------------------------------------------------------
+FIND_EVENTS = """
+SELECT e.event, c.attributed, c.campaign, c.job_source, c.message_id
+FROM events AS e LEFT JOIN conversions AS c ON c.id = e.id
+{where} ORDER BY e.ts DESC LIMIT ?
 """
 
 ROLLUP_COLUMNS = (
