@@ -1,80 +1,65 @@
 """Dispatcher benchmark: signed webhooks delivered per second and CPU per 1,000 deliveries,
-next to a baseline from the same run; then queue-to-receiver latency at a steady rate.
+next to two baselines from the same run; then queue-to-receiver latency at a steady rate.
 
-    .venv/bin/python -m bench.dispatcher [--jobs 20000] [--rate 1000] [--seconds 5]
+    .venv/bin/python -m bench.dispatcher [--jobs 20000] [--repeat 3] [--receiver fast|aiohttp]
+                                         [--rate 1000] [--seconds 5]
 
-Every process is separate, as in production: a private redis-server, a receiver (aiohttp +
-uvloop, checks every signature with HMAC-SHA256), and `tracer dispatcher` itself (one
-process, endpoint `max_concurrency = 64`). Jobs are queued before the dispatcher starts,
-so the throughput is the dispatcher's, not the producer's. The baseline is a bare aiohttp
-client posting one signed event body over and over at the same concurrency, to the same
-verifying receiver: the HTTP ceiling on this machine, without queue or bookkeeping. CPU
-figures are the child's own user+system time (wait4).
+Every process is separate, as in production: a private redis-server, a receiver that checks
+every signature (`bench.receivers`), and `tracer dispatcher` itself (one process, endpoint
+`max_concurrency = 64`). Jobs are queued before the dispatcher starts, so the throughput is
+the dispatcher's, not the producer's. Scenarios, each a fresh child process:
 
-The receiver is reusable by the end-to-end click -> webhook benchmark:
-`python -m bench.dispatcher --role receiver --port P --secret S` serves `POST /hook` and
-`GET /stats` (`count`, `events`, `bad`, `first`, `last`, and `latency_ms` percentiles of
-`receipt time - event.ts`, see `event_latency_s`); `POST /reset` clears it.
+- floor: a raw asyncio HTTP/1.1 client (no aiohttp) posting signed event bodies at the
+  same concurrency: what the receiver and loopback can take. The dispatcher cannot beat it;
+  if the others come near it, the receiver is the limit, not the sender.
+- aiohttp ceiling: the dispatcher's own HTTP path (`dispatcher.endpoint.client_session`,
+  `dispatcher.delivery.post` with its deadline, a signature per request) in a bare loop
+  at the same concurrency: what this stack allows without queue, retries and bookkeeping.
+- the dispatcher, one event per request, and batches of up to 50.
+
+The scenarios run interleaved, `--repeat` rounds of A B C D, and the table shows medians
+(and the spread of events/s): the machine is shared and noisy. events/s is the receiver's
+count over its first-to-last receipt window. CPU per 1,000 is the child's own user+system
+time (wait4) less what a run with nothing to send costs it (start-up and shutdown, measured
+once per scenario), over the jobs. The receiver's CPU share over the run says whether it
+was saturated (near 100 %: the receiver was the limit).
+
+`--receiver aiohttp` (default) is an aiohttp application, `fast` a bare asyncio receiver
+that verifies the same way for a fraction of the CPU (on two cores the aiohttp receiver
+takes CPU the dispatcher would otherwise have); both verify every signature (see
+`bench.receivers`).
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import hashlib
-import hmac
+import dataclasses
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
-
+from bench.receivers import LatencyRecorder, event_latency_s
 from dispatcher.queue import shard_for
 from tracer import redis_keys
-from tracer.brands import webhook_secret_bytes
 from tracer.events import Event, EventIds
 from tracer.redis_server import RedisServer, free_port
 from tracer.webhooks import WebhookJob, encode_job, endpoint_id
+
+__all__ = ["LatencyRecorder", "event_latency_s", "make_event"]
 
 ROOT = Path(__file__).resolve().parent.parent
 BRAND = "benchjobs"
 CONCURRENCY = 64
 SHARDS = 8
-
-
-# --- latency, reusable by the end-to-end benchmark ----------------------------------------
-
-
-def event_latency_s(event: dict, received_at: float) -> float:
-    """Seconds from the event's own timestamp (`ts`, set where it happened: the edge for a
-    click) to its receipt by the webhook receiver."""
-    return received_at - float(event["ts"])
-
-
-class LatencyRecorder:
-    """Collects latencies and reports percentiles in milliseconds."""
-
-    def __init__(self) -> None:
-        self.samples: list[float] = []
-
-    def record(self, event: dict, received_at: float) -> None:
-        self.samples.append(event_latency_s(event, received_at))
-
-    def percentiles(self, points: tuple[float, ...] = (50, 90, 99, 99.9)) -> dict[str, float]:
-        if not self.samples:
-            return {}
-        ordered = sorted(self.samples)
-        last = len(ordered) - 1
-        return {
-            f"p{point:g}": round(ordered[min(last, int(point / 100 * len(ordered)))] * 1000, 2)
-            for point in points
-        } | {"max": round(ordered[-1] * 1000, 2)}
 
 
 def make_event(n: int, now: float, ids: EventIds | None = None) -> Event:
@@ -87,109 +72,132 @@ def make_event(n: int, now: float, ids: EventIds | None = None) -> Event:
     )  # fmt: skip
 
 
-# --- the receiver process -------------------------------------------------------------------
+# --- the baseline client processes -----------------------------------------------------------
 
 
-def run_receiver(port: int, secret: str) -> int:
-    import uvloop
-    from aiohttp import web
-
-    key = webhook_secret_bytes(secret)
-    state: dict = {}
-    latencies = LatencyRecorder()
-
-    def reset() -> None:
-        state.update(count=0, events=0, bad=0, first=0.0, last=0.0)
-        latencies.samples.clear()
-
-    def verified(headers, body: bytes) -> bool:
-        signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
-        expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-        return any(
-            hmac.compare_digest(candidate.partition(",")[2], expected)
-            for candidate in headers.get("webhook-signature", "").split(" ")
-        )
-
-    async def hook(request: web.Request) -> web.Response:
-        body = await request.read()
-        now = time.time()
-        if "webhook-id" in request.headers and not verified(request.headers, body):
-            state["bad"] += 1
-            return web.Response(status=401)
-        payload = orjson.loads(body)
-        items = payload if isinstance(payload, list) else [payload]
-        if "ts" in items[0]:
-            for item in items:
-                latencies.record(item, now)
-        state["count"] += 1
-        state["events"] += len(items)
-        state["first"] = state["first"] or now
-        state["last"] = now
-        return web.Response(status=204)
-
-    async def stats(request: web.Request) -> web.Response:
-        return web.json_response({**state, "latency_ms": latencies.percentiles()})
-
-    async def clear(request: web.Request) -> web.Response:
-        reset()
-        return web.Response(status=204)
-
-    reset()
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    app.router.add_get("/stats", stats)
-    app.router.add_post("/reset", clear)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None,
-                loop=uvloop.new_event_loop())  # fmt: skip
-    return 0
+def _shares(requests: int, concurrency: int) -> list[int]:
+    shares = [requests // concurrency] * concurrency
+    shares[0] += requests - sum(shares)
+    return shares
 
 
-# --- the baseline client process -------------------------------------------------------------
-
-
-def run_baseline(url: str, secret: str, requests: int, concurrency: int) -> int:
-    """A bare aiohttp client posting one signed event body over and over: the HTTP cost of
-    a delivery without the queue, the retries and the bookkeeping."""
+def run_aiohttp_client(url: str, secret: str, requests: int, concurrency: int) -> int:
+    """The dispatcher's HTTP path in a bare loop: its session, its `post`, one signature
+    per request; no queue, no retries, no bookkeeping."""
     import asyncio
 
-    import aiohttp
     import uvloop
+    import yarl
 
+    from dispatcher.deadlines import Deadlines
+    from dispatcher.delivery import Verdict, post
+    from dispatcher.endpoint import client_session
     from dispatcher.payload import message
-    from dispatcher.signing import STATIC_HEADERS, Signer
+    from dispatcher.signing import Signer
+    from tracer.brands import Webhook
 
-    signer = Signer([secret])
+    hook = Webhook(url=url, secret=secret, allow_private=True, max_concurrency=concurrency)
+    signer, target = Signer([secret]), yarl.URL(url)
     msg_id, body = message([make_event(0, time.time())], batched=False)
 
-    async def worker(session: aiohttp.ClientSession, share: int) -> None:
+    deadlines = Deadlines()
+
+    async def worker(session, share: int) -> int:
+        failed = 0
         for _ in range(share):
-            headers = {**STATIC_HEADERS, **signer.headers(msg_id, body)}
-            async with session.post(url, data=body, headers=headers) as resp:
-                await resp.read()
+            headers = signer.headers(msg_id, body)
+            deadline = deadlines.within(hook.timeout_s)
+            outcome = await post(session, target, body, headers, deadline)
+            failed += outcome.verdict is not Verdict.DELIVERED
+        return failed
 
-    async def drive() -> None:
-        connector = aiohttp.TCPConnector(limit=concurrency)
-        async with aiohttp.ClientSession(connector=connector) as session:
-            shares = [requests // concurrency] * concurrency
-            shares[0] += requests - sum(shares)
-            await asyncio.gather(*(worker(session, share) for share in shares))
+    async def drive() -> int:
+        timeouts = asyncio.create_task(deadlines.run())
+        async with client_session(hook) as session:
+            shares = _shares(requests, concurrency)
+            failed = sum(await asyncio.gather(*(worker(session, share) for share in shares)))
+        timeouts.cancel()
+        return failed
 
-    uvloop.run(drive())
-    return 0
+    return 1 if uvloop.run(drive()) else 0
+
+
+def run_raw_client(url: str, secret: str, requests: int, concurrency: int) -> int:
+    """Signed POSTs over keep-alive connections with nothing but asyncio: the most the
+    receiver and loopback take at this concurrency."""
+    import asyncio
+
+    import uvloop
+    import yarl
+
+    from dispatcher.payload import message
+    from dispatcher.signing import Signer
+
+    signer, target = Signer([secret]), yarl.URL(url)
+    msg_id, body = message([make_event(0, time.time())], batched=False)
+    start = f"POST {target.raw_path} HTTP/1.1\r\nhost: {target.host}:{target.port}\r\n"
+
+    class Connection(asyncio.Protocol):
+        def __init__(self) -> None:
+            self.buffer = b""
+            self.waiter: asyncio.Future[int] | None = None
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+
+        def data_received(self, data: bytes) -> None:
+            self.buffer += data
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0 or self.waiter is None:
+                return
+            head = self.buffer[:end].lower()
+            length_at = head.find(b"\r\ncontent-length:")
+            length = 0
+            if length_at >= 0:
+                line_end = head.find(b"\r\n", length_at + 2)
+                length = int(head[length_at + 17 : line_end if line_end > 0 else None])
+            if len(self.buffer) < end + 4 + length:
+                return
+            self.buffer = self.buffer[end + 4 + length :]
+            self.waiter.set_result(int(head[9:12]))
+
+    async def worker(share: int) -> int:
+        loop = asyncio.get_running_loop()
+        _, connection = await loop.create_connection(Connection, target.host, target.port)
+        failed = 0
+        for _ in range(share):
+            headers = signer.headers(msg_id, body)
+            head = start + "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+            connection.waiter = loop.create_future()
+            connection.transport.write(f"{head}content-length: {len(body)}\r\n\r\n".encode() + body)
+            failed += not 200 <= await connection.waiter < 300
+        connection.transport.close()
+        return failed
+
+    async def drive() -> int:
+        return sum(await asyncio.gather(*(worker(n) for n in _shares(requests, concurrency))))
+
+    return 1 if uvloop.run(drive()) else 0
 
 
 # --- orchestration -------------------------------------------------------------------------
 
 
+def process_cpu_s(pid: int) -> float:
+    """User+system CPU seconds of a live process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Bench:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, receiver: str = "aiohttp") -> None:
         self.directory = directory
         self.redis = RedisServer(directory / "redis", persistent=False).start()
         self.secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/hook"
         self.receiver = subprocess.Popen(
-            [sys.executable, "-m", "bench.dispatcher", "--role", "receiver",
+            [sys.executable, "-m", "bench.receivers", "--kind", receiver,
              "--port", str(self.port), "--secret", self.secret],
             cwd=ROOT,
         )  # fmt: skip
@@ -256,32 +264,82 @@ class Bench:
             pipe.execute()
 
     def run_child(
-        self, command: list[str], env: dict[str, str] | None = None
-    ) -> tuple[float, float]:
-        """Run a child to completion: (wall seconds, CPU seconds of the child)."""
+        self, command: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT
+    ) -> tuple[float, float, float]:
+        """Run a child to completion: (wall seconds, CPU seconds of the child, CPU seconds
+        of the receiver meanwhile)."""
+        receiver_before = process_cpu_s(self.receiver.pid)
         started = time.perf_counter()
-        child = subprocess.Popen(command, cwd=ROOT, env=env)
+        child = subprocess.Popen(command, cwd=cwd, env=env)
         _, status, usage = os.wait4(child.pid, 0)
         child.returncode = os.waitstatus_to_exitcode(status)
         if child.returncode:
             raise RuntimeError(f"{command[3:5]} exited {child.returncode}")
-        return time.perf_counter() - started, usage.ru_utime + usage.ru_stime
+        wall = time.perf_counter() - started
+        return (
+            wall,
+            usage.ru_utime + usage.ru_stime,
+            process_cpu_s(self.receiver.pid) - receiver_before,
+        )
 
 
-def throughput(bench: Bench, label: str, command: list[str], env: dict | None, count: int) -> dict:
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    label: str
+    # The client: a baseline role, or None for `tracer dispatcher --burst`.
+    role: str | None = None
+    hook: tuple[tuple[str, object], ...] = ()
+    # Where the child runs: another checkout gives a before/after in the same run.
+    tree: Path = ROOT
+
+    def command(self, bench: Bench, jobs: int) -> list[str]:
+        if self.role is None:
+            return [sys.executable, "-m", "tracer", "dispatcher", "--burst"]
+        return [sys.executable, "-m", "bench.dispatcher", "--role", self.role,
+                "--url", bench.url, "--secret", bench.secret, "--jobs", str(jobs)]  # fmt: skip
+
+    def environment(self, bench: Bench) -> dict[str, str] | None:
+        return bench.environment(**dict(self.hook)) if self.role is None else None
+
+
+SCENARIOS = (
+    Scenario("floor", f"floor: raw asyncio client, signed, c={CONCURRENCY}", role="raw"),
+    Scenario("aiohttp", f"ceiling: dispatcher's aiohttp path, c={CONCURRENCY}", role="aiohttp"),
+    Scenario("single", "tracer dispatcher, one event per request"),
+    Scenario(
+        "batched",
+        "tracer dispatcher, batches of up to 50",
+        hook=(("batch_max_events", 50), ("batch_max_wait_ms", 20)),
+    ),
+)
+
+
+def fixed_cpu_s(bench: Bench, scenario: Scenario) -> float:
+    """CPU a run costs with nothing to send: start-up and shutdown."""
+    _, cpu, _ = bench.run_child(
+        scenario.command(bench, 0), scenario.environment(bench), scenario.tree
+    )
+    return cpu
+
+
+def throughput(bench: Bench, scenario: Scenario, jobs: int, fixed_cpu: float) -> dict:
+    if scenario.role is None:
+        bench.push(jobs)
     bench.reset()
-    wall, cpu = bench.run_child(command, env)
+    wall, cpu, receiver_cpu = bench.run_child(
+        scenario.command(bench, jobs), scenario.environment(bench), scenario.tree
+    )
     stats = bench.stats()
-    if stats["events"] != count or stats["bad"]:
-        raise RuntimeError(f"{label}: received {stats['events']}/{count}, {stats['bad']} bad")
+    if stats["events"] != jobs or stats["bad"]:
+        raise RuntimeError(f"{scenario.key}: received {stats['events']}/{jobs}, {stats['bad']} bad")
     window = stats["last"] - stats["first"]
     return {
-        "label": label,
         "requests": stats["count"],
-        "events": count,
-        "per_s": count / window if window > 0 else float("nan"),
+        "per_s": jobs / window if window > 0 else float("nan"),
         "wall_s": wall,
-        "cpu_per_1000": cpu / count * 1000,
+        "cpu_ms_per_1000": max(0.0, cpu - fixed_cpu) / jobs * 1e6,
+        "receiver_cpu": receiver_cpu / window if window > 0 else float("nan"),
     }
 
 
@@ -292,6 +350,7 @@ def paced_latency(bench: Bench, rate: int, seconds: float) -> dict:
         [sys.executable, "-m", "tracer", "dispatcher"], cwd=ROOT, env=bench.environment()
     )
     time.sleep(1.0)  # let it start
+    cpu_before = process_cpu_s(dispatcher.pid)
     total = int(rate * seconds)
     tick = 0.01
     per_tick = max(1, int(rate * tick))
@@ -304,10 +363,17 @@ def paced_latency(bench: Bench, rate: int, seconds: float) -> dict:
     deadline = time.monotonic() + 30
     while bench.stats()["events"] < total and time.monotonic() < deadline:
         time.sleep(0.1)
+    cpu = process_cpu_s(dispatcher.pid) - cpu_before
     dispatcher.send_signal(signal.SIGTERM)
     dispatcher.wait(30)
     stats = bench.stats()
-    return {"rate": rate, "events": stats["events"], "total": total, **stats["latency_ms"]}
+    return {
+        "rate": rate,
+        "events": stats["events"],
+        "total": total,
+        "cpu_ms_per_1000": cpu / total * 1e6,
+        **stats["latency_ms"],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -316,68 +382,129 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--jobs", type=int, default=20000, help="jobs per throughput run")
+    quick = os.environ.get("BENCH_QUICK") == "1"
+    parser.add_argument(
+        "--jobs", type=int, default=10000 if quick else 20000, help="jobs per throughput run"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1 if quick else 3,
+        help="interleaved rounds of all scenarios (medians are shown)",
+    )
+    parser.add_argument(
+        "--receiver",
+        choices=["aiohttp", "fast"],
+        default="aiohttp",
+        help="the receiving server (see bench.receivers)",
+    )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated scenarios: " + ",".join(scenario.key for scenario in SCENARIOS),
+    )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        metavar="TREE",
+        help="another checkout (e.g. `git worktree add /tmp/before main`): its "
+        "dispatcher runs too, interleaved with this one's",
+    )
     parser.add_argument("--rate", type=int, default=1000, help="jobs/s of the latency run")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of the latency run")
     parser.add_argument(
-        "--role", choices=["bench", "receiver", "baseline"], default="bench", help=argparse.SUPPRESS
+        "--role",
+        choices=["bench", "receiver", "aiohttp", "raw"],
+        default="bench",
+        help=argparse.SUPPRESS,
     )
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--secret", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)  # fmt: skip
-    if args.role == "receiver":
-        return run_receiver(args.port, args.secret)
-    if args.role == "baseline":
-        return run_baseline(args.url, args.secret, args.jobs, CONCURRENCY)
+    if args.role == "receiver":  # kept for older callers: the aiohttp receiver
+        from bench.receivers import run_aiohttp
 
+        return run_aiohttp(args.port, args.secret)
+    if args.role == "aiohttp":
+        return run_aiohttp_client(args.url, args.secret, args.jobs, CONCURRENCY)
+    if args.role == "raw":
+        return run_raw_client(args.url, args.secret, args.jobs, CONCURRENCY)
+
+    chosen = [name.strip() for name in args.only.split(",") if name.strip()]
+    scenarios = [scenario for scenario in SCENARIOS if not chosen or scenario.key in chosen]
+    if args.compare:
+        scenarios += [
+            dataclasses.replace(
+                scenario,
+                key=f"{scenario.key}@{args.compare}",
+                label=scenario.label.replace("tracer", f"{args.compare.name}:"),
+                tree=args.compare.resolve(),
+            )
+            for scenario in scenarios
+            if scenario.role is None
+        ]
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="tracer-bench-") as directory:
-        bench = Bench(Path(directory))
+        bench = Bench(Path(directory), args.receiver)
         try:
-            rows = [
-                throughput(
-                    bench, f"baseline: bare aiohttp POST, signed, c={CONCURRENCY}",
-                    [sys.executable, "-m", "bench.dispatcher", "--role", "baseline",
-                     "--url", bench.url, "--secret", bench.secret, "--jobs", str(args.jobs)],
-                    None, args.jobs,
-                ),
-            ]  # fmt: skip
-            dispatcher = [sys.executable, "-m", "tracer", "dispatcher", "--burst"]
-            bench.push(args.jobs)
-            rows.append(throughput(bench, "tracer dispatcher, one event per request",
-                                   dispatcher, bench.environment(), args.jobs))  # fmt: skip
-            bench.push(args.jobs)
-            batched = bench.environment(batch_max_events=50, batch_max_wait_ms=20)
-            rows.append(throughput(bench, "tracer dispatcher, batches of up to 50",
-                                   dispatcher, batched, args.jobs))  # fmt: skip
+            fixed = {scenario.key: fixed_cpu_s(bench, scenario) for scenario in scenarios}
+            rounds: dict[str, list[dict]] = {scenario.key: [] for scenario in scenarios}
+            for number in range(1, args.repeat + 1):
+                print(f"  round {number}/{args.repeat} ...", flush=True)
+                for scenario in scenarios:
+                    row = throughput(bench, scenario, args.jobs, fixed[scenario.key])
+                    rounds[scenario.key].append(row)
             latency = paced_latency(bench, args.rate, args.seconds)
         finally:
             bench.close()
-    print_table(rows, latency, args)
+    print_table(scenarios, rounds, latency, args, load)
     return 0
 
 
-def print_table(rows: list[dict], latency: dict, args: argparse.Namespace) -> None:
-    cores = os.cpu_count()
-    load = os.getloadavg()[0]
-    print(f"\nDispatcher benchmark ({cores} cores, load {load:.1f}; {args.jobs} jobs per run)")
-    header = f"{'scenario':<48} {'requests':>8} {'events/s':>9} {'wall s':>7} {'CPU s/1000':>10}"
+def print_table(
+    scenarios: list[Scenario],
+    rounds: dict[str, list[dict]],
+    latency: dict,
+    args: argparse.Namespace,
+    load: float,
+) -> None:
+    print(
+        f"\nDispatcher benchmark ({os.cpu_count()} cores, load {load:.1f} at start; "
+        f"{args.jobs} jobs per run; {args.receiver} receiver; median of {args.repeat} "
+        "interleaved round(s))"
+    )
+    header = (
+        f"{'scenario':<46} {'requests':>8} {'events/s':>9} {'(min-max)':>13} "
+        f"{'CPU ms/1000':>11} {'receiver CPU':>12}"
+    )
     print(header)
     print("-" * len(header))
-    for row in rows:
+    medians = {}
+    for scenario in scenarios:
+        rows = rounds[scenario.key]
+        rates = [row["per_s"] for row in rows]
+        median = {key: statistics.median(row[key] for row in rows) for key in rows[0]}
+        medians[scenario.key] = median
+        spread = f"{min(rates):.0f}-{max(rates):.0f}"
         print(
-            f"{row['label']:<48} {row['requests']:>8} {row['per_s']:>9.0f} "
-            f"{row['wall_s']:>7.2f} {row['cpu_per_1000']:>10.3f}"
+            f"{scenario.label:<46} {median['requests']:>8.0f} {median['per_s']:>9.0f} "
+            f"{spread:>13} {median['cpu_ms_per_1000']:>11.0f} {median['receiver_cpu']:>12.0%}"
         )
-    base = rows[0]["per_s"]
-    single = rows[1]["per_s"]
-    print(f"dispatcher / baseline throughput: {single / base:.0%} (target >= 5,000/s: "
-          f"{'met' if single >= 5000 else 'not met'})")  # fmt: skip
+    if "single" in medians:
+        single = medians["single"]["per_s"]
+        for key, name in (("aiohttp", "aiohttp ceiling"), ("floor", "floor")):
+            if key in medians:
+                print(f"dispatcher, one event per request / {name}: "
+                      f"{single / medians[key]['per_s']:.0%}")  # fmt: skip
+        print(f"target >= 5,000 events/s, one event per request: "
+              f"{'met' if single >= 5000 else 'not met'}")  # fmt: skip
     print(
         f"\nQueue -> receiver latency at {latency['rate']} jobs/s for {args.seconds:g}s "
-        f"({latency['events']}/{latency['total']} delivered): "
+        f"({latency['events']}/{latency['total']} delivered, dispatcher CPU "
+        f"{latency['cpu_ms_per_1000']:.0f} ms/1000): "
         + ", ".join(f"{key} {value} ms" for key, value in latency.items()
-                    if key not in ("rate", "events", "total"))
+                    if key not in ("rate", "events", "total", "cpu_ms_per_1000"))
     )  # fmt: skip
 
 

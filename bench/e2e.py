@@ -119,7 +119,13 @@ class Deployment:
     in pipeline order (front first on the way down)."""
 
     def __init__(
-        self, directory: Path, brands: int, edge_workers: int, mode: Mode, keyring: KeyRing
+        self,
+        directory: Path,
+        brands: int,
+        edge_workers: int,
+        mode: Mode,
+        keyring: KeyRing,
+        receiver: str = "aiohttp",
     ) -> None:
         directory.mkdir(parents=True)
         self.directory = directory
@@ -132,6 +138,7 @@ class Deployment:
         write_keyring(keyring, directory / "keyring.json")
         self.mode = mode
         self.edge_workers = edge_workers
+        self.receiver = receiver
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("TRACER_")},
             "TRACER_CONFIG": str(config),
@@ -155,9 +162,9 @@ class Deployment:
             [
                 sys.executable,
                 "-m",
-                "bench.dispatcher",
-                "--role",
-                "receiver",
+                "bench.receivers",
+                "--kind",
+                self.receiver,
                 "--port",
                 str(self.receiver_port),
                 "--secret",
@@ -553,7 +560,9 @@ def run(args: argparse.Namespace, directory: Path) -> list[Result]:
     for name in args.modes:
         mode = MODES[name]
         print(f"  webhooks: {mode.label}", flush=True)
-        deployment = Deployment(directory / name, args.brands, args.edge_workers, mode, keyring)
+        deployment = Deployment(
+            directory / name, args.brands, args.edge_workers, mode, keyring, args.receiver
+        )
         try:
             deployment.start()
             results.append(measure(args, deployment, clicks))
@@ -573,8 +582,8 @@ def render(results: list[Result], args: argparse.Namespace) -> str:
         "",
         "End-to-end: click answered by the edge -> signed webhook received",
         f"  {args.edge_workers} edge worker(s), 1 batcher (SQLite), 1 dispatcher, {args.brands} "
-        f"brands (one endpoint each), one verifying receiver; {os.cpu_count()} CPU(s), "
-        "nothing pinned",
+        f"brands (one endpoint each), one verifying receiver ({args.receiver}); "
+        f"{os.cpu_count()} CPU(s), nothing pinned",
         f"  offered {args.rate:,.0f} clicks/s for {args.seconds:g}s, open loop, every click its "
         "own token; latency in ms",
     ]
@@ -634,6 +643,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--edge-workers", type=int, default=1)
     parser.add_argument("--connections", type=int, default=64, help="client connections, max")
     parser.add_argument("--seed", type=int, default=None, help="seed of the clicks' mix")
+    parser.add_argument(
+        "--receiver", choices=["aiohttp", "fast"], default="aiohttp",
+        help="the webhook receiver (bench.receivers): an aiohttp application (default) or a "
+        "bare asyncio one that verifies the same way for a fraction of the CPU",
+    )  # fmt: skip
     parser.add_argument(
         "--modes", default="per-event,batched",
         help="webhook delivery modes to measure, each on a fresh deployment: per-event "

@@ -62,11 +62,6 @@ class CircuitBreaker:
         self.probe_started = now
         return Permit.PROBE
 
-    def still_admits(self, permit: Permit) -> bool:
-        """Whether a request admitted earlier (then queued for a connection slot) may still
-        go: a probe may, a normal request only while the breaker is closed."""
-        return permit is Permit.PROBE or self.state is BreakerState.CLOSED
-
     def record_success(self) -> bool:
         """Returns True when the state changed."""
         changed = self.state is not BreakerState.CLOSED

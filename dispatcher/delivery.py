@@ -10,6 +10,7 @@ import aiohttp
 import yarl
 
 from dispatcher.backoff import parse_retry_after
+from dispatcher.deadlines import Deadline
 from dispatcher.ssrf import is_refusal
 
 # Read at most this much of a receiver's answer: enough for an error message, and a
@@ -56,12 +57,20 @@ DISABLED = Outcome(Verdict.DISABLED, "disabled", "not attempted: endpoint disabl
 
 
 async def post(
-    session: aiohttp.ClientSession, url: yarl.URL, body: bytes, headers: dict[str, str]
+    session: aiohttp.ClientSession,
+    url: yarl.URL,
+    body: bytes,
+    headers: dict[str, str],
+    deadline: Deadline,
 ) -> Outcome:
-    """POST once (redirects are not followed) and classify the result."""
+    """POST once (redirects are not followed) within `deadline`, from connecting to the
+    last byte read, and classify the result."""
     started = time.perf_counter()
     try:
-        async with session.post(url, data=body, headers=headers, allow_redirects=False) as resp:
+        async with (
+            deadline,
+            session.post(url, data=body, headers=headers, allow_redirects=False) as resp,
+        ):
             status = resp.status
             text = b"" if 200 <= status < 300 else await resp.content.read(RESPONSE_PEEK_BYTES)
             retry_after = resp.headers.get("Retry-After")

@@ -3,23 +3,42 @@ circuit breaker, and the send of one request."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import aiohttp
 import yarl
 
 from dispatcher.breaker import CircuitBreaker, Permit
+from dispatcher.deadlines import Deadlines
 from dispatcher.delivery import CIRCUIT_OPEN, DISABLED, Outcome, Verdict, post
 from dispatcher.metrics import EndpointStats
 from dispatcher.options import DispatcherOptions
 from dispatcher.payload import message
-from dispatcher.signing import STATIC_HEADERS, Signer
+from dispatcher.signing import Signer
 from dispatcher.ssrf import guarded_socket
+from dispatcher.workers import WorkerPool
 from tracer.brands import Webhook
 from tracer.events import Event
 from tracer.webhooks import WebhookJob
+
+
+def client_session(hook: Webhook) -> aiohttp.ClientSession:
+    """The connection pool of one endpoint (inside the running loop)."""
+    connector = aiohttp.TCPConnector(
+        limit=hook.max_concurrency,
+        # The SSRF guard checks every address actually connected to.
+        socket_factory=None if hook.allow_private else guarded_socket,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        # `timeout_s` is enforced by `Deadlines`, without a timer per request.
+        timeout=aiohttp.ClientTimeout(total=None),
+        # Receivers' cookies are neither kept nor sent back.
+        cookie_jar=aiohttp.DummyCookieJar(),
+        # The body is read only for an error message: never inflated.
+        auto_decompress=False,
+    )
 
 
 @dataclass(slots=True)
@@ -58,21 +77,36 @@ class Endpoint:
         )
         # Called after the breaker changed state (to publish it).
         self.on_breaker_change: Callable[[Endpoint], None] = lambda endpoint: None
-        self._slots = asyncio.Semaphore(hook.max_concurrency)
         self._session: aiohttp.ClientSession | None = None
+        self._pool: WorkerPool[list[Claim]] | None = None
+        self._deadlines: Deadlines | None = None
 
-    def open(self) -> None:
-        """Create the connection pool (inside the running loop)."""
-        connector = aiohttp.TCPConnector(
-            limit=self.hook.max_concurrency,
-            # The SSRF guard checks every address actually connected to.
-            socket_factory=None if self.hook.allow_private else guarded_socket,
+    def open(
+        self,
+        deliver: Callable[[Endpoint, list[Claim]], Awaitable[None]],
+        deadlines: Deadlines,
+    ) -> None:
+        """Create the connection pool and the workers (inside the running loop): each job
+        (or batch) submitted is handed to `deliver(endpoint, claims)` by one of at most
+        `max_concurrency` workers, each with its own connection. `deadlines` times the
+        requests out."""
+        self._session = client_session(self.hook)
+        self._deadlines = deadlines
+        self._pool = WorkerPool(
+            self.hook.max_concurrency,
+            lambda claims: deliver(self, claims),
+            name=f"deliver-{self.brand}-{self.id}",
         )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(total=self.hook.timeout_s),
-            headers=STATIC_HEADERS,
-        )
+
+    def submit(self, claims: list[Claim]) -> None:
+        """Queue one request's worth of jobs for the workers."""
+        assert self._pool is not None, "Endpoint.open() was not called"
+        self._pool.submit(claims)
+
+    async def stop(self, timeout_s: float) -> None:
+        """Cancel the deliveries in flight (their jobs stay held, to be requeued)."""
+        if self._pool is not None:
+            await self._pool.cancel(timeout_s)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -81,22 +115,21 @@ class Endpoint:
 
     async def send(self, events: Sequence[Event]) -> Outcome:
         """Deliver `events` in one request (a batch, or a single event) and update the
-        breaker and the latency histogram. Never raises for the receiver's failures."""
-        assert self._session is not None, "Endpoint.open() was not called"
+        breaker and the latency histogram. Never raises for the receiver's failures.
+        Called by a worker, so admitted right when the request goes."""
+        assert self._session is not None and self._deadlines is not None, "not opened"
+        if self.disabled:
+            return DISABLED
         permit = self.breaker.admit()
         if permit is Permit.REFUSED:
             return CIRCUIT_OPEN
         if permit is Permit.PROBE:
             self._breaker_changed()  # now half-open
         msg_id, body = message(events, self.batched)
-        async with self._slots:
-            if self.disabled:
-                return DISABLED
-            if not self.breaker.still_admits(permit):
-                return CIRCUIT_OPEN
-            headers = self.signer.headers(msg_id, body)
-            outcome = await post(self._session, self.url, body, headers)
-        if outcome.verdict is not Verdict.REFUSED:  # DISABLED and CIRCUIT_OPEN returned above
+        headers = self.signer.headers(msg_id, body)
+        deadline = self._deadlines.within(self.hook.timeout_s)
+        outcome = await post(self._session, self.url, body, headers, deadline)
+        if outcome.verdict is not Verdict.REFUSED:
             self.stats.observe_latency(outcome.latency_s)
             self._update_breaker(outcome)
         return outcome

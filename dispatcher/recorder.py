@@ -3,6 +3,9 @@
 Every outcome ends with the removal of the job from the processing list (the ack); what
 records the outcome (a retry entry, a dead letter, a fallback stream entry) is queued
 before it, so a crash in between can cause a duplicate delivery but never a lost job.
+
+Acks in a row on the same processing list go as one script call: on the busy path that
+is one command per pipeline instead of one per job, for Redis and for the client alike.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from redis.asyncio import Redis
@@ -17,8 +21,29 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger("dispatcher.recorder")
 
-# (Redis client method, positional arguments), e.g. ("lrem", (key, 1, payload)).
+# (Redis client method, positional arguments), e.g. ("rpush", (key, payload)), or
+# ("ack", (processing list, raw job)): the job leaves the list (LREM key 1 raw).
 Command = tuple[str, tuple[Any, ...]]
+
+# Removes one occurrence of each ARGV from the list KEYS[1].
+_ACK = """
+local removed = 0
+for i = 1, #ARGV do
+  removed = removed + redis.call('LREM', KEYS[1], 1, ARGV[i])
+end
+return removed
+"""
+# Acks per script call, at most.
+ACKS_PER_CALL = 1000
+# After the first outcome to write, how long to wait for more to join its pipeline. A job
+# is delivered before its outcome is queued, so this delays no delivery, only the ack: a
+# crash in that window means a few more duplicates, and one round trip then carries
+# several outcomes even when jobs trickle in one at a time.
+LINGER_S = 0.01
+
+
+def ack(processing: str, raw: bytes) -> Command:
+    return ("ack", (processing, raw))
 
 
 class Recorder:
@@ -58,6 +83,7 @@ class Recorder:
         delay = 0.05
         while True:
             await self._wakeup.wait()
+            await asyncio.sleep(LINGER_S)
             self._wakeup.clear()
             while self._pending:
                 batch, self._pending = self._pending, []
@@ -75,12 +101,35 @@ class Recorder:
             self._idle.set()
 
     async def _execute(self, batch: list[Command]) -> None:
+        calls = list(_coalesce(batch))
         async with self.redis.pipeline(transaction=False) as pipe:
-            for method, args in batch:
-                getattr(pipe, method)(*args)
+            for method, args in calls:
+                if method == "ack":
+                    # EVAL, not EVALSHA: nothing to reload after a Redis restart.
+                    pipe.eval(_ACK, 1, *args)
+                else:
+                    getattr(pipe, method)(*args)
             results = await pipe.execute(raise_on_error=False)
         # A command Redis refused (e.g. a fallback stream name that holds another type)
         # will be refused again: report it; the others in the pipeline did run.
-        for (method, args), result in zip(batch, results, strict=True):
+        for (method, args), result in zip(calls, results, strict=True):
             if isinstance(result, Exception):
                 log.error("Redis refused %s on %s: %s", method.upper(), args[0], result)
+
+
+def _coalesce(batch: list[Command]) -> Iterator[Command]:
+    """The commands in order, with each run of acks on one list merged into one."""
+    run_key, raws = None, []
+    for method, args in batch:
+        if method == "ack" and args[0] == run_key and len(raws) < ACKS_PER_CALL:
+            raws.append(args[1])
+            continue
+        if raws:
+            yield ("ack", (run_key, *raws))
+            run_key, raws = None, []
+        if method == "ack":
+            run_key, raws = args[0], [args[1]]
+        else:
+            yield (method, args)
+    if raws:
+        yield ("ack", (run_key, *raws))

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from dispatcher.batching import BatchBuffer
+from dispatcher.deadlines import Deadlines
 from dispatcher.delivery import Outcome, Verdict
 from dispatcher.endpoint import Claim, Endpoint
 from dispatcher.metrics import Metrics
@@ -35,6 +36,10 @@ from tracer.webhooks import decode_job, endpoints
 log = logging.getLogger("dispatcher")
 
 PROMOTE_INTERVAL_S = 0.1
+# When a take brings fewer jobs than there is room for, wait this long before the next:
+# at a steady trickle, one round trip per few jobs rather than per job, for a few ms of
+# latency (a take that brings nothing is followed by a blocking wait, not by a pause).
+TRICKLE_WAIT_S = 0.005
 # A blocking wait for the next job returns this often when the queue stays empty: it
 # bounds how long stopping takes (blocked Redis reads are left to finish, not cancelled).
 IDLE_WAIT_S = 0.25
@@ -85,7 +90,7 @@ class Dispatcher:
             endpoint.id: BatchBuffer(
                 endpoint.hook.batch_max_events,
                 endpoint.hook.batch_max_wait_ms / 1000,
-                lambda claims, endpoint=endpoint: self._spawn(endpoint, claims),
+                lambda claims, endpoint=endpoint: self._submit(endpoint, claims),
             )
             for endpoint in self.endpoints.values()
             if endpoint.batched
@@ -99,8 +104,20 @@ class Dispatcher:
         self._inflight = 0
         self._held = [0] * shards
         self._shard_quota = max(1, options.max_inflight // shards)
-        self._room = asyncio.Event()
-        self._deliveries: set[asyncio.Task[None]] = set()
+        # A shard is topped up once this much of its share is free, not after every
+        # settled job: one take per many jobs, not one per job, when the endpoint is busy.
+        self._refill = max(1, min(options.fetch_batch, self._shard_quota) // 4)
+        # Set when a shard's fetcher may take again (per shard: a settled job wakes only
+        # the fetcher it concerns, and only once its shard is worth topping up).
+        self._room = [asyncio.Event() for _ in range(shards)]
+        # Requests (a job, or a batch of them) submitted to the endpoints' workers and not
+        # yet over: in flight, or waiting for a free connection.
+        self._deliveries = 0
+        self._deliveries_over = asyncio.Event()
+        self._deliveries_over.set()
+        # Times requests out; runs until the last delivery is over.
+        self.deadlines = Deadlines()
+        self._deadline_task: asyncio.Task[None] | None = None
         self._background: list[asyncio.Task[None]] = []
         self._server: MetricsServer | None = None
 
@@ -126,7 +143,8 @@ class Dispatcher:
             log.warning("Second signal: cancelling deliveries in flight now")
             self.force_exit.set()
         self.should_exit.set()
-        self._room.set()  # wake fetchers waiting for room, so that they see the exit
+        for room in self._room:
+            room.set()  # wake fetchers waiting for room, so that they see the exit
 
     async def _start(self) -> None:
         await self.queue.beat(self.options.heartbeat_ttl_s)
@@ -134,8 +152,9 @@ class Dispatcher:
         await self.states.refresh()
         for endpoint in self.endpoints.values():
             endpoint.on_breaker_change = self.states.publish_breaker
-            endpoint.open()
+            endpoint.open(self._deliver, self.deadlines)
         self.recorder.start()
+        self._deadline_task = asyncio.create_task(self._keep_running(self.deadlines.run))
         if self.options.metrics_port:
             await self._start_metrics_server()
         loops = [functools.partial(self._fetch, shard) for shard in range(self.shards)]
@@ -169,6 +188,8 @@ class Dispatcher:
             for batch in self.batches.values():
                 batch.flush()
             await self._wait_for_deliveries()
+            if self._deadline_task is not None:
+                self._deadline_task.cancel()
             stopped = await self._stop_background()
             unwritten = await self.recorder.stop(CANCEL_DEADLINE_S)
             # A task that did not stop might still move a job into a processing list:
@@ -196,25 +217,19 @@ class Dispatcher:
     async def _wait_for_deliveries(self) -> None:
         grace = 0.0 if self.force_exit.is_set() else self.options.shutdown_grace_period_s
         if self._deliveries:
-            log.info("Waiting up to %.1fs for %d delivery task(s)", grace, len(self._deliveries))
-        deadline = time.monotonic() + grace
+            log.info("Waiting up to %.1fs for %d delivery task(s)", grace, self._deliveries)
+        over = asyncio.create_task(self._deliveries_over.wait())
         forced = asyncio.create_task(self.force_exit.wait())
-        while self._deliveries and not self.force_exit.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            await asyncio.wait(
-                {*self._deliveries, forced}, timeout=left, return_when=asyncio.FIRST_COMPLETED
-            )
+        await asyncio.wait({over, forced}, timeout=grace, return_when=asyncio.FIRST_COMPLETED)
+        over.cancel()
         forced.cancel()
-        pending = list(self._deliveries)
-        if pending:
+        if self._deliveries:
             log.warning(
-                "Cancel %d delivery task(s), graceful shutdown timeout exceeded", len(pending)
+                "Cancel %d delivery task(s), graceful shutdown timeout exceeded", self._deliveries
             )
-            for task in pending:
-                task.cancel()
-            await asyncio.wait(pending, timeout=CANCEL_DEADLINE_S)
+            await asyncio.gather(
+                *(endpoint.stop(CANCEL_DEADLINE_S) for endpoint in self.endpoints.values())
+            )
 
     @staticmethod
     async def _keep_running(loop: Callable[[], Awaitable[None]]) -> None:
@@ -261,7 +276,9 @@ class Dispatcher:
             if not room:
                 continue
             try:
-                raws = await self._take(shard, min(room, self.options.fetch_batch))
+                wanted = min(room, self.options.fetch_batch)
+                raws = await self._take(shard, wanted)
+                taken = len(raws)
                 if not raws:
                     # Idle: block for the next job instead of polling. Unreserved, so
                     # a shard's share may be exceeded by one job.
@@ -276,6 +293,10 @@ class Dispatcher:
                 continue
             for raw in raws:
                 self._accept(shard, raw)
+            if 0 < taken < wanted:
+                # Jobs trickle in: let a few gather rather than take them one round trip
+                # each.
+                await asyncio.sleep(TRICKLE_WAIT_S)
 
     async def _take(self, shard: int, wanted: int) -> list[bytes]:
         # Counted as held while the take is in flight; `_accept` then counts each job.
@@ -286,12 +307,13 @@ class Dispatcher:
             self._held[shard] -= wanted
 
     async def _wait_for_room(self, shard: int) -> int:
-        """Free slots of the shard's share (0 once exiting)."""
-        while self._held[shard] >= self._shard_quota:
+        """Free slots of the shard's share, once there are enough to be worth a round trip
+        (0 once exiting)."""
+        while self._shard_quota - self._held[shard] < self._refill:
             if self.should_exit.is_set():
                 return 0
-            self._room.clear()
-            await self._room.wait()
+            self._room[shard].clear()
+            await self._room[shard].wait()
         return self._shard_quota - self._held[shard]
 
     async def _pause(self, seconds: float) -> None:
@@ -325,14 +347,15 @@ class Dispatcher:
             if batch is not None:
                 batch.add(claim)
             else:
-                self._spawn(endpoint, [claim])
+                self._submit(endpoint, [claim])
 
-    def _spawn(self, endpoint: Endpoint, claims: list[Claim]) -> None:
-        task = asyncio.create_task(self._deliver(endpoint, claims))
-        self._deliveries.add(task)
-        task.add_done_callback(self._deliveries.discard)
+    def _submit(self, endpoint: Endpoint, claims: list[Claim]) -> None:
+        self._deliveries += 1
+        self._deliveries_over.clear()
+        endpoint.submit(claims)
 
     async def _deliver(self, endpoint: Endpoint, claims: list[Claim]) -> None:
+        """One request to `endpoint` (run by one of its workers), then its outcome."""
         try:
             try:
                 outcome = await endpoint.send([claim.job.event for claim in claims])
@@ -347,7 +370,11 @@ class Dispatcher:
             self._inflight -= len(claims)
             for claim in claims:
                 self._held[claim.shard] -= 1
-            self._room.set()
+                if self._shard_quota - self._held[claim.shard] >= self._refill:
+                    self._room[claim.shard].set()
+            self._deliveries -= 1
+            if not self._deliveries:
+                self._deliveries_over.set()
 
     # --- background duties --------------------------------------------------------------
 

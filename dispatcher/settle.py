@@ -18,7 +18,7 @@ from dispatcher.delivery import Outcome, Verdict
 from dispatcher.endpoint import Claim, Endpoint
 from dispatcher.metrics import EndpointStats
 from dispatcher.options import DispatcherOptions
-from dispatcher.recorder import Command, Recorder
+from dispatcher.recorder import Command, Recorder, ack
 from tracer import redis_keys
 from tracer.webhooks import encode_job
 
@@ -37,6 +37,8 @@ class Settler:
         self.recorder = recorder
         self.consumer = consumer
         self.rng = rng or random.Random()
+        # Processing list of each shard, named once.
+        self._processing: dict[int, str] = {}
         # Retry-After is honoured, up to the longest step of the schedule.
         self.max_wait_s = max(options.retry_schedule_s, default=0.0)
 
@@ -125,13 +127,16 @@ class Settler:
         """A payload that does not decode: kept aside as it is, never dropped."""
         dead = redis_keys.webhook_dead(shard)
         log.error("Undecodable webhook job on shard %d moved to %s", shard, dead)
-        self.recorder.write(("rpush", (dead, raw)), self._lrem(shard, raw))
+        self.recorder.write(("rpush", (dead, raw)), self._ack(shard, raw))
 
     def ack(self, claim: Claim) -> Command:
-        return self._lrem(claim.shard, claim.raw)
+        return self._ack(claim.shard, claim.raw)
 
-    def _lrem(self, shard: int, raw: bytes) -> Command:
-        return ("lrem", (redis_keys.webhook_processing(shard, self.consumer), 1, raw))
+    def _ack(self, shard: int, raw: bytes) -> Command:
+        key = self._processing.get(shard)
+        if key is None:
+            key = self._processing[shard] = redis_keys.webhook_processing(shard, self.consumer)
+        return ack(key, raw)
 
     def _reschedule(self, claim: Claim, payload: bytes, due: float) -> Command:
         return ("zadd", (redis_keys.webhook_retry(claim.shard), {payload: due}))

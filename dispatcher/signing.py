@@ -14,7 +14,15 @@ import time
 from tracer.brands import Webhook, webhook_secret_bytes
 
 USER_AGENT = "Tracer-Webhooks/1"
-STATIC_HEADERS = {"content-type": "application/json", "user-agent": USER_AGENT}
+# Sent with every request. The answer's body is read only for an error message and never
+# inflated, so no compression is asked for; naming both `accept` headers also spares
+# aiohttp adding its defaults to each request.
+STATIC_HEADERS = {
+    "content-type": "application/json",
+    "user-agent": USER_AGENT,
+    "accept": "*/*",
+    "accept-encoding": "identity",
+}
 
 
 class Signer:
@@ -43,11 +51,12 @@ class Signer:
         return " ".join(signatures)
 
     def headers(self, msg_id: str, body: bytes, now: float | None = None) -> dict[str, str]:
-        """The Standard Webhooks headers of one delivery attempt (signed afresh at each
-        attempt, so a retry hours later is not rejected as stale; the id stays the same).
-        `STATIC_HEADERS` go with every request too."""
+        """All the headers of one delivery attempt: `STATIC_HEADERS` and the Standard
+        Webhooks ones (signed afresh at each attempt, so a retry hours later is not
+        rejected as stale; the id stays the same)."""
         timestamp = int(time.time() if now is None else now)
         return {
+            **STATIC_HEADERS,
             "webhook-id": msg_id,
             "webhook-timestamp": str(timestamp),
             "webhook-signature": self.signature(msg_id, timestamp, body),
