@@ -290,8 +290,13 @@ class Batcher:
             return  # shutting down with the store still failing: left for adoption
         write_s = time.perf_counter() - started
         rejected = {r.index: r.reason for r in result.rejected}
-        stored = [event for index, event in enumerate(events) if index not in rejected]
-        jobs = self.handoff.jobs(stored)
+        if rejected:
+            kept = [index for index in range(len(events)) if index not in rejected]
+            stored = [events[index] for index in kept]
+            jobs = self.handoff.jobs(stored, [payloads[index] for index in kept])
+        else:
+            stored = events
+            jobs = self.handoff.jobs(events, payloads)
         dead_by_batch = _dead_entries(decoded, rejected)
         if not await self._acknowledge(group, dead_by_batch, jobs):
             self._resume.update(batch.shard for batch in group)
@@ -430,6 +435,8 @@ def _dead_entries(
 ) -> list[list[tuple[str, bytes]]]:
     """(reason, raw bytes) per batch: what did not decode, and what the store refused
     (`rejected` indexes the group's events, batch after batch)."""
+    if not rejected:
+        return [list(part.bad) for part in decoded]
     out = []
     offset = 0
     for part in decoded:

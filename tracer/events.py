@@ -18,7 +18,7 @@ CHANNELS = ("email", "sms")
 POSITIONS = ("header", "footer")
 
 
-class Event(msgspec.Struct, array_like=True, kw_only=True):
+class Event(msgspec.Struct, array_like=True, kw_only=True, gc=False):
     """One engagement event. `recipient` is a keyed hash, never an address or a number."""
 
     id: str

@@ -17,6 +17,7 @@ from tracer.brands import load_brands
 from tracer.errors import ConfigurationError
 from tracer.logs import configure_logging
 from tracer.observability import init_sentry
+from tracer.runtime import tune_garbage_collector
 from tracer.settings import load_settings, mask_url
 
 _DEFAULTS = BatcherConfig()
@@ -114,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
         shutdown_grace_period_s=args.grace,
         periodic_jobs=not args.no_periodic_jobs,
     )
+    tune_garbage_collector()
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(run_batcher(settings, brands, config, burst=args.burst,

@@ -1,0 +1,110 @@
+"""The webhook jobs a batch hands to the dispatcher: each decodes to the job the
+dispatcher expects, for exactly the endpoints that subscribe, on the endpoint's shard."""
+
+from __future__ import annotations
+
+import msgspec
+
+from batcher.handoff import Handoff, webhook_shard_of
+from tests.store.events import make_event
+from tracer import events as event_codec
+from tracer import redis_keys
+from tracer.brands import Brands
+from tracer.webhooks import WebhookJob, decode_job, endpoint_id, subscribers
+
+SHARDS = 8
+
+
+class LaterEvent(msgspec.Struct, array_like=True, kw_only=True):
+    """An event from a newer edge: one more field appended to the schema."""
+
+    id: str
+    type: str
+    ts: float
+    brand: str
+    channel: str = "email"
+    message_id: str = ""
+    campaign: str = ""
+    job_source: str = ""
+    link: int = 0
+    url: str = ""
+    position: str = ""
+    recipient: str = ""
+    ip: str = ""
+    ua: str = ""
+    agent: str = "human"
+    reasons: list[str] = []
+    bot: bool = False
+    click_id: str = ""
+    method: str = "GET"
+    host: str = ""
+    sent_ts: float = 0.0
+    list_id: str = ""
+    value: float = 0.0
+    currency: str = ""
+    attrs: dict[str, str] = {}
+    appended: str = "from the future"
+
+
+def expected_jobs(brands: Brands, events) -> dict[str, list[tuple[str, str]]]:
+    """(event id, endpoint) per shard key, worked out from the brands file directly."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for event in events:
+        brand = brands.by_id.get(event.brand)
+        if brand is None:
+            continue
+        for hook in subscribers(brand, event):
+            endpoint = endpoint_id(brand.id, hook.url)
+            key = redis_keys.webhook_shard(webhook_shard_of(endpoint, SHARDS))
+            out.setdefault(key, []).append((event.id, endpoint))
+    return out
+
+
+def test_jobs_decode_to_the_event_for_each_subscribed_endpoint(example_brands: Brands) -> None:
+    brand = next(b for b in example_brands if any(h.include_bots for h in b.webhooks))
+    events = [
+        make_event("click", brand=brand.id, campaign="spring", attrs={"a": "1"}),
+        make_event("open", brand=brand.id, bot=True, agent="scanner", reasons=["ua:bot"]),
+        make_event("conversion", brand=brand.id, value=12.5, click_id="clk"),
+        make_event("click", brand="no-such-brand"),
+        make_event("unsubscribe_view", brand=brand.id),
+    ]
+    payloads = [event_codec.encode(event) for event in events]
+
+    jobs = Handoff(example_brands, SHARDS).jobs(events, payloads)
+
+    by_id = {event.id: event for event in events}
+    got: dict[str, list[tuple[str, str]]] = {}
+    for key, encoded in jobs.items():
+        for raw in encoded:
+            job = decode_job(raw)
+            assert job == WebhookJob(
+                event=by_id[job.event.id], brand=brand.id, endpoint=job.endpoint,
+                enqueued=job.enqueued,
+            )  # fmt: skip
+            assert job.enqueued > 0
+            got.setdefault(key, []).append((job.event.id, job.endpoint))
+    assert got == expected_jobs(example_brands, events)
+    # The bot open reached the endpoint that takes machine traffic, and only that one.
+    bot_open = events[1].id
+    bot_targets = [endpoint for pairs in got.values() for (i, endpoint) in pairs if i == bot_open]
+    assert bot_targets == [
+        endpoint_id(brand.id, hook.url) for hook in brand.webhooks if hook.include_bots
+    ]
+
+
+def test_an_event_from_a_newer_edge_reaches_the_dispatcher_whole(example_brands: Brands) -> None:
+    brand = next(b for b in example_brands if b.webhooks)
+    later = LaterEvent(id="01a2b3c4d5e6f7a8b9c0d1e", type="click", ts=1.0, brand=brand.id)
+    payload = msgspec.msgpack.encode(later)
+    event = event_codec.decode(payload)
+
+    jobs = Handoff(example_brands, SHARDS).jobs([event], [payload])
+
+    raws = [raw for encoded in jobs.values() for raw in encoded]
+    assert raws
+    for raw in raws:
+        # This dispatcher reads the event it knows; a newer one would find the new field.
+        assert decode_job(raw).event == event
+        newer = msgspec.msgpack.decode(raw)
+        assert newer[0][-1] == "from the future"
