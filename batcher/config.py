@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import msgspec
 
+# `tracer batcher`'s /metrics port unless --metrics-port or TRACER_BATCHER_METRICS_PORT say.
+DEFAULT_METRICS_PORT = 9101
+
 
 class BatcherConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # Events moved from one shard into one processing list and written in one bulk call.

@@ -15,10 +15,10 @@ from redis.retry import Retry
 from batcher.backoff import Backoff
 from batcher.config import BatcherConfig
 from batcher.metrics import BatcherMetrics, read_queue
-from batcher.server import DEFAULT_METRICS_HOST, MetricsServer
 from batcher.worker import Batcher, BatcherStats
 from tracer.brands import Brands
 from tracer.errors import ConfigurationError
+from tracer.metrics_server import DEFAULT_METRICS_HOST, MetricsServer
 from tracer.settings import Settings
 from tracer.store import EventStore, StoreUnavailable, create_store
 

@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from tracer.errors import ConfigurationError
+from tracer.metrics_server import DEFAULT_METRICS_HOST
 
 # Standard Webhooks / Svix spirit: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (about 28 h).
 DEFAULT_RETRY_SCHEDULE_S = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
@@ -37,7 +38,7 @@ class DispatcherOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     max_inflight: int = 2048
     # Jobs moved from a shard to the processing list per round trip.
     fetch_batch: int = 256
-    metrics_host: str = "127.0.0.1"
+    metrics_host: str = DEFAULT_METRICS_HOST
     # 0 serves no /metrics.
     metrics_port: int = DEFAULT_METRICS_PORT
     # Drain mode: exit once the queues, retries and in-flight jobs are all empty.

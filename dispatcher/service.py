@@ -26,11 +26,11 @@ from dispatcher.metrics import Metrics
 from dispatcher.options import DispatcherOptions
 from dispatcher.queue import WebhookQueue
 from dispatcher.recorder import Recorder
-from dispatcher.server import MetricsServer
 from dispatcher.settle import Settler
 from dispatcher.state import SharedStates
 from tracer import redis_keys
 from tracer.brands import Brands
+from tracer.metrics_server import MetricsServer
 from tracer.webhooks import decode_job, endpoints
 
 log = logging.getLogger("dispatcher")

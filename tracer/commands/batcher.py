@@ -10,12 +10,12 @@ import sys
 import uvloop
 from redis.exceptions import RedisError
 
-from batcher.config import BatcherConfig
+from batcher.config import DEFAULT_METRICS_PORT, BatcherConfig
 from batcher.main import run_batcher
-from batcher.server import DEFAULT_METRICS_HOST, DEFAULT_METRICS_PORT
 from tracer.brands import load_brands
 from tracer.errors import ConfigurationError
 from tracer.logs import configure_logging
+from tracer.metrics_server import DEFAULT_METRICS_HOST
 from tracer.observability import init_sentry
 from tracer.runtime import tune_garbage_collector
 from tracer.settings import load_settings, mask_url

@@ -1,4 +1,5 @@
-"""The batcher role's small HTTP server: `/metrics` (Prometheus text) and `/healthz`."""
+"""The small HTTP server of the batcher and dispatcher roles: `/metrics` (Prometheus text)
+and `/healthz`."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-logger = logging.getLogger("batcher.server")
+logger = logging.getLogger("tracer.metrics_server")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# Metrics are for the local scraper unless an operator says otherwise.
 DEFAULT_METRICS_HOST = "127.0.0.1"
-DEFAULT_METRICS_PORT = 9101
 
 
 class MetricsServer:
