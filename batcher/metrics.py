@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
-import os
-import resource
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,6 +26,7 @@ from redis.exceptions import RedisError
 from batcher.worker import BatcherStats, BatchReport
 from tracer import events as event_codec
 from tracer import redis_keys
+from tracer.process_metrics import render_process
 
 # Events per store write (a batch, or several small ones combined for SQLite).
 BATCH_SIZE_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000)
@@ -148,7 +146,7 @@ class BatcherMetrics:
         lines.append(f"tracer_batcher_redis_up {0 if queue is None else 1}")
         if queue is not None:
             _render_queue(lines, queue)
-        _render_process(lines, self.started_at)
+        render_process(lines, self.started_at)
         return "\n".join(lines) + "\n"
 
 
@@ -165,16 +163,6 @@ def _render_queue(lines: list[str], queue: QueueState) -> None:
     for name, help_text, values in series:
         _gauge(lines, name, help_text)
         lines += [f'{name}{{shard="{shard}"}} {value:g}' for shard, value in enumerate(values)]
-
-
-def _render_process(lines: list[str], started_at: float) -> None:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    _header(lines, "process_cpu_seconds_total", "User and system CPU time.", "counter")
-    lines.append(f"process_cpu_seconds_total {usage.ru_utime + usage.ru_stime:.3f}")
-    _gauge(lines, "process_resident_memory_bytes", "Resident memory.")
-    lines.append(f"process_resident_memory_bytes {_rss_bytes():g}")
-    _gauge(lines, "process_start_time_seconds", "Start time of the process (Unix seconds).")
-    lines.append(f"process_start_time_seconds {started_at:.3f}")
 
 
 async def read_queue(client: aioredis.Redis, shards: int) -> QueueState | None:
@@ -207,12 +195,6 @@ def _age(raw: bytes | None, now: float) -> float:
         return max(0.0, now - event_codec.decode(raw).ts)
     except msgspec.DecodeError:
         return 0.0  # a bad payload: the dead list will count it
-
-
-def _rss_bytes() -> float:
-    with contextlib.suppress(OSError, ValueError, IndexError), open("/proc/self/statm", "rb") as f:
-        return float(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE"))
-    return 0.0
 
 
 def _gauge(lines: list[str], name: str, help_text: str) -> None:

@@ -10,6 +10,8 @@ import bisect
 from collections import Counter
 from collections.abc import Iterable
 
+from tracer.process_metrics import render_process
+
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 COUNTERS = {
@@ -109,6 +111,7 @@ class Metrics:
         _header(lines, "tracer_webhook_dlq_depth", "Dead letters waiting per brand.", "gauge")
         for brand, depth in dlq_depths:
             lines.append(f'tracer_webhook_dlq_depth{{brand="{_escape(brand)}"}} {depth}')
+        render_process(lines)
         return "\n".join(lines) + "\n"
 
     @staticmethod

@@ -11,13 +11,13 @@ from __future__ import annotations
 import bisect
 import contextlib
 import os
-import resource
 import time
 from pathlib import Path
 
 import orjson
 
 from tracer.edge_snapshot import LATENCY_BUCKETS
+from tracer.process_metrics import cpu_seconds, rss_bytes
 
 
 class LatencyTally:
@@ -73,7 +73,6 @@ class EdgeMetrics:
         self.latency_sum[route] += seconds
 
     def snapshot(self) -> dict[str, object]:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
         return {
             "pid": os.getpid(),
             "time": time.time(),
@@ -83,16 +82,10 @@ class EdgeMetrics:
             "latency_sum": self.latency_sum,
             "counters": {
                 **self.counters,
-                "process_cpu_seconds_total": usage.ru_utime + usage.ru_stime,
+                "process_cpu_seconds_total": cpu_seconds(),
             },
-            "gauges": {**self.gauges, "process_resident_memory_bytes": _rss_bytes()},
+            "gauges": {**self.gauges, "process_resident_memory_bytes": rss_bytes()},
         }
-
-
-def _rss_bytes() -> float:
-    with contextlib.suppress(OSError, ValueError, IndexError), open("/proc/self/statm", "rb") as f:
-        return float(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE"))
-    return 0.0
 
 
 class SnapshotStore:

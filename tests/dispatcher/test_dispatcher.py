@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
@@ -192,6 +193,11 @@ async def test_metrics_endpoint(redis_client, receivers, make_dispatcher):
     assert samples[("tracer_webhook_latency_seconds_count", None, None)] == 14
     assert samples[("tracer_webhook_breaker_state", None, None)] == 0
     assert ("tracer_webhook_queue_depth", None, "retry") in samples
+    # The dispatcher runs in this process here: its own process series describe it.
+    assert samples[("process_cpu_seconds_total", None, None)] > 0
+    assert samples[("process_resident_memory_bytes", None, None)] > 10_000_000
+    assert samples[("process_open_fds", None, None)] > 3
+    assert samples[("process_start_time_seconds", None, None)] < time.time()
     assert secret.removeprefix("whsec_") not in text
 
 

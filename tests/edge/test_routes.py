@@ -213,3 +213,6 @@ def test_health_readiness_and_metrics(
     assert clicks == 5
     assert samples[("tracer_edge_rejected_total", (("reason", "bad_encoding"),))] == 1
     assert samples[("tracer_edge_request_duration_seconds_count", (("route", "click"),))] == 5
+    # The edge process's own CPU and memory, summed over its workers.
+    assert samples[("process_cpu_seconds_total", ())] > 0
+    assert samples[("process_resident_memory_bytes", ())] > 10_000_000
