@@ -12,10 +12,10 @@ import time
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from redis.exceptions import RedisError
 
 from admin.auth import BRAND
 from admin.errors import ApiError, error_response
+from tracer.redis_cluster import REDIS_ERRORS
 from tracer.store import StoreUnavailable
 
 logger = logging.getLogger("admin.errors")
@@ -58,7 +58,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         text = exc.text or ""
         detail = exc.reason if text.startswith(f"{exc.status}:") or not text else text
         return error_response(exc.status, detail, headers=headers)
-    except RedisError as exc:
+    except REDIS_ERRORS as exc:
         logger.warning("Redis unavailable during %s %s: %s", request.method, request.path, exc)
         return error_response(503, "the event queue is unavailable", headers=_RETRY_SOON)
     except StoreUnavailable as exc:

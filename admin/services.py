@@ -9,12 +9,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
-import redis.asyncio as aioredis
 from aiohttp import web
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
@@ -24,6 +23,7 @@ from tracer.brands import Brands
 from tracer.context import Context
 from tracer.events import EventIds
 from tracer.links import LinkBuilder
+from tracer.redis_cluster import REDIS_ERRORS, AnyRedis, connect
 from tracer.settings import Settings, mask_url
 from tracer.slugs import ShortLinks, SlugAllocator
 from tracer.store import StoreUnavailable
@@ -36,7 +36,7 @@ class Services:
     settings: Settings
     brands: Brands
     builder: LinkBuilder
-    redis: aioredis.Redis
+    redis: AnyRedis
     queue: EventQueue
     short_links: ShortLinks
     store: StoreHandle
@@ -53,7 +53,9 @@ def services_context(
 
     async def services(app: web.Application) -> AsyncIterator[None]:
         settings = context.settings
-        client = redis_client(settings.redis_url or "", settings.redis_timeout_s)
+        client = redis_client(
+            settings.redis_url or "", settings.redis_timeout_s, cluster=settings.redis_cluster
+        )
         builder = LinkBuilder(context.brands, context.keyring)
         allocator = SlugAllocator(client, context.keyring.slug_secret())
         store = StoreHandle(settings, context.brands)
@@ -78,14 +80,12 @@ def services_context(
     return services
 
 
-async def _report_dependencies(
-    client: aioredis.Redis, store: StoreHandle, settings: Settings
-) -> None:
+async def _report_dependencies(client: AnyRedis, store: StoreHandle, settings: Settings) -> None:
     """Warn at start-up about what is down: requests needing it answer 503 until it is up,
     and everything else keeps working."""
     try:
         await client.ping()
-    except RedisError as exc:
+    except REDIS_ERRORS as exc:
         logger.warning("Redis at %s is unavailable: %s", mask_url(settings.redis_url or ""), exc)
     try:
         await store.get()
@@ -93,13 +93,13 @@ async def _report_dependencies(
         logger.warning("The event store is unavailable: %s", exc)
 
 
-def redis_client(url: str, timeout_s: float) -> aioredis.Redis:
+def redis_client(url: str, timeout_s: float, *, cluster: bool = False) -> AnyRedis:
     """Fail fast (the caller gets 503 and retries) yet survive a dropped connection: one
-    retry, on a fresh connection."""
-    return aioredis.Redis.from_url(
-        url,
-        socket_timeout=timeout_s,
-        socket_connect_timeout=timeout_s,
-        retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), retries=1),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
-    )
+    retry, on a fresh connection. With `cluster`, `url` names one node of a Redis Cluster."""
+    options: dict[str, Any] = {
+        "socket_timeout": timeout_s,
+        "socket_connect_timeout": timeout_s,
+        "retry": Retry(ExponentialBackoff(cap=0.05, base=0.01), retries=1),
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+    }
+    return connect(url, cluster=cluster, **options)

@@ -15,13 +15,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
-
 from batcher.config import BatcherConfig
 from batcher.dead import decode_dead
 from tracer import redis_keys
 from tracer.brands import Brands
+from tracer.redis_cluster import REDIS_ERRORS, AnyRedis
 from tracer.store import EventStore, StoreUnavailable
 
 logger = logging.getLogger("batcher.jobs")
@@ -36,7 +34,7 @@ JobResult = dict[str, int]
 class PeriodicJobs:
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: AnyRedis,
         store: EventStore,
         brands: Brands,
         shards: int,
@@ -63,7 +61,7 @@ class PeriodicJobs:
                 try:
                     if await self._take_turn(name, interval_s):
                         await self.run(name)
-                except (RedisError, StoreUnavailable) as exc:
+                except (*REDIS_ERRORS, StoreUnavailable) as exc:
                     logger.warning("Job %s skipped: %s", name, exc)
                 except Exception:
                     # A broken job must not stop the others, nor the batcher.

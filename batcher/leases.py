@@ -12,16 +12,15 @@ import logging
 import math
 import random
 
-import redis.asyncio as aioredis
-
 from batcher import lua
 from tracer import redis_keys
+from tracer.redis_cluster import AnyRedis, run_script
 
 logger = logging.getLogger("batcher.leases")
 
 
 class ShardLeases:
-    def __init__(self, client: aioredis.Redis, consumer: str, shards: int, ttl_s: float):
+    def __init__(self, client: AnyRedis, consumer: str, shards: int, ttl_s: float):
         self.client = client
         self.consumer = consumer
         self.shards = shards
@@ -46,14 +45,9 @@ class ShardLeases:
         owned = sorted(self.owned)
         if not owned:
             return
-        async with self.client.pipeline(transaction=False) as pipe:
-            for shard in owned:
-                await self._renew(
-                    keys=[redis_keys.event_shard_owner(shard)],
-                    args=[self.consumer, self.ttl_ms],
-                    client=pipe,
-                )
-            renewed = await pipe.execute()
+        args = [self.consumer, self.ttl_ms]
+        calls = [([redis_keys.event_shard_owner(shard)], args) for shard in owned]
+        renewed = await run_script(self.client, self._renew, calls)
         for shard, still_ours in zip(owned, renewed, strict=True):
             if not still_ours:
                 # Our lease expired (a long pause) and another batcher may own it now.

@@ -14,10 +14,9 @@ import os
 import socket
 import time
 
-import redis.asyncio as aioredis
-
 from batcher import lua
 from tracer import redis_keys
+from tracer.redis_cluster import AnyRedis
 
 logger = logging.getLogger("batcher.liveness")
 ROLE = "batcher"
@@ -29,7 +28,7 @@ def new_consumer_id() -> str:
 
 
 class Liveness:
-    def __init__(self, client: aioredis.Redis, consumer: str, shards: int, ttl_s: float):
+    def __init__(self, client: AnyRedis, consumer: str, shards: int, ttl_s: float):
         self.client = client
         self.consumer = consumer
         self.shards = shards

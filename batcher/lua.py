@@ -50,3 +50,15 @@ RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+# KEYS: the shard's dead list, our processing list of the shard. ARGV: dead entries.
+# A batch's dead entries and its ack in one atomic step. On a single Redis the batcher
+# does this with MULTI/EXEC; on a cluster it runs this script instead: redis-py's cluster
+# transaction starts a thread and an event loop for every command queued (about 1 ms
+# each, with the batcher's event loop blocked meanwhile).
+ACK = """
+for i = 1, #ARGV, 1000 do
+    redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+return redis.call('DEL', KEYS[2])
+"""

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import Any
 
-import redis.asyncio as aioredis
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
@@ -19,23 +20,26 @@ from batcher.worker import Batcher, BatcherStats
 from tracer.brands import Brands
 from tracer.errors import ConfigurationError
 from tracer.metrics_server import DEFAULT_METRICS_HOST, MetricsServer
+from tracer.redis_cluster import AnyRedis, connect
 from tracer.settings import Settings
 from tracer.store import EventStore, StoreUnavailable, create_store
 
 logger = logging.getLogger("batcher")
 
 
-def redis_client(url: str, timeout_s: float = 5.0) -> aioredis.Redis:
+def redis_client(url: str, timeout_s: float = 5.0, *, cluster: bool = False) -> AnyRedis:
     """A client that reconnects by itself: a command failing on a dropped connection is
-    retried on a new one a few times, then the batcher's own back-off takes over."""
-    return aioredis.Redis.from_url(
-        url,
-        socket_timeout=timeout_s,
-        socket_connect_timeout=min(timeout_s, 2.0),
-        health_check_interval=10,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), retries=2),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
-    )
+    retried on a new one a few times, then the batcher's own back-off takes over. With
+    `cluster`, `url` names one node of a Redis Cluster and the client finds the others
+    (and finds them again, with the slots, after a failure)."""
+    options: dict[str, Any] = {
+        "socket_timeout": timeout_s,
+        "socket_connect_timeout": min(timeout_s, 2.0),
+        "health_check_interval": 10,
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.02), retries=2),
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+    }
+    return connect(url, cluster=cluster, **options)
 
 
 async def run_batcher(
@@ -57,7 +61,7 @@ async def run_batcher(
             "REDIS_URL: not set (`tracer up` starts a private redis-server and passes it on; "
             "a batcher run on its own needs the edge's REDIS_URL)"
         )
-    client = redis_client(settings.redis_url)
+    client = redis_client(settings.redis_url, cluster=settings.redis_cluster)
     store = create_store(settings, brands)
     metrics = BatcherMetrics()
     batcher = Batcher(
@@ -92,7 +96,10 @@ async def _serve_metrics(
     host: str, port: int, metrics: BatcherMetrics, batcher: Batcher
 ) -> MetricsServer | None:
     async def render() -> str:
-        queue = await read_queue(batcher.client, batcher.shards)
+        try:
+            queue = await read_queue(batcher.client, batcher.shards)
+        except RedisClusterException:
+            queue = None  # no node of the cluster answers: as `read_queue` does for Redis
         return metrics.render(batcher.stats, len(batcher.leases.owned), queue)
 
     server = MetricsServer(host, port, render)

@@ -17,9 +17,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
-
 from batcher import lua
 from batcher.backoff import Backoff
 from batcher.config import BatcherConfig
@@ -32,6 +29,7 @@ from batcher.liveness import Liveness, new_consumer_id
 from tracer import redis_keys
 from tracer.brands import Brands
 from tracer.events import Event
+from tracer.redis_cluster import REDIS_ERRORS, AnyRedis, is_cluster, run_script
 from tracer.store import EventStore, StoreUnavailable, WriteResult
 
 logger = logging.getLogger("batcher")
@@ -76,7 +74,7 @@ class BatchReport:
 class Batcher:
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: AnyRedis,
         store: EventStore,
         brands: Brands,
         *,
@@ -86,7 +84,8 @@ class Batcher:
         on_batch: Callable[[BatchReport], None] | None = None,
     ) -> None:
         """`client` must return bytes (no `decode_responses`); the caller opens and closes
-        `client` and `store`. `shards` is `settings.queue_shards`, as the edge uses it."""
+        `client` and `store`. `shards` is `settings.queue_shards`, as the edge uses it.
+        `client` may be a `RedisCluster`: every script and transaction stays in one slot."""
         self.client = client
         self.store = store
         self.brands = brands
@@ -109,6 +108,7 @@ class Batcher:
         self._resume: set[int] = set()
         self._take = client.register_script(lua.TAKE)
         self._push_back_script = client.register_script(lua.PUSH_BACK)
+        self._ack_script = client.register_script(lua.ACK) if is_cluster(client) else None
 
     # --- lifecycle ---------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -162,7 +162,7 @@ class Batcher:
             try:
                 await self._maintain()
                 return
-            except RedisError as exc:
+            except REDIS_ERRORS as exc:
                 self._redis_failed(exc, "joining")
                 await backoff.wait(self.exit_requested)
 
@@ -171,7 +171,7 @@ class Batcher:
             await self.leases.release_all()
             left = await self.liveness.has_processing_lists([self.consumer])
             await self.liveness.leave(keep_registration=left)
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             # Our heartbeat and leases expire by themselves; our lists get adopted then.
             logger.warning("Could not leave cleanly (%s): leases expire in %.1fs", exc,
                            self.config.lease_ttl_s)  # fmt: skip
@@ -181,7 +181,7 @@ class Batcher:
             await asyncio.sleep(self.config.maintenance_interval_s)
             try:
                 await self._maintain()
-            except RedisError as exc:
+            except REDIS_ERRORS as exc:
                 self._redis_failed(exc, "heartbeat")
             except Exception:
                 # Never let the heartbeat die quietly: others would adopt our work.
@@ -204,7 +204,7 @@ class Batcher:
                 if not batches and burst and await self._drained():
                     return
                 backoff.reset()
-            except RedisError as exc:
+            except REDIS_ERRORS as exc:
                 self._redis_failed(exc, "taking events")
                 await backoff.wait(self.exit_requested)
                 continue
@@ -250,18 +250,19 @@ class Batcher:
         shards = sorted(self.leases.owned | self._resume)
         if not shards:
             return []
-        async with self.client.pipeline(transaction=False) as pipe:
-            for shard in shards:
-                await self._take(
-                    keys=[
-                        redis_keys.event_shard(shard),
-                        redis_keys.event_processing(shard, self.consumer),
-                        redis_keys.event_shard_owner(shard),
-                    ],
-                    args=[self.consumer, self.config.batch_max_events],
-                    client=pipe,
-                )
-            replies = await pipe.execute()
+        args = [self.consumer, self.config.batch_max_events]
+        calls = [
+            (
+                [
+                    redis_keys.event_shard(shard),
+                    redis_keys.event_processing(shard, self.consumer),
+                    redis_keys.event_shard_owner(shard),
+                ],
+                args,
+            )
+            for shard in shards
+        ]
+        replies = await run_script(self.client, self._take, calls)
         batches = []
         for shard, (resumed, items) in zip(shards, replies, strict=True):
             self._resume.discard(shard)
@@ -385,20 +386,29 @@ class Batcher:
                     jobs = {}
                 while acknowledged < len(group):
                     batch, dead = group[acknowledged], dead_by_batch[acknowledged]
-                    async with self.client.pipeline(transaction=True) as pipe:
-                        if dead:
-                            entries = [self._dead_entry(batch, reason, raw, now)
-                                       for reason, raw in dead]  # fmt: skip
-                            pipe.rpush(redis_keys.event_dead(batch.shard), *entries)
-                        pipe.delete(redis_keys.event_processing(batch.shard, self.consumer))
-                        await pipe.execute()
+                    entries = [self._dead_entry(batch, reason, raw, now) for reason, raw in dead]
+                    await self._ack(batch.shard, entries)
                     acknowledged += 1
                 return True
-            except RedisError as exc:
+            except REDIS_ERRORS as exc:
                 self._redis_failed(exc, "acknowledging")
                 if self._grace_is_over():
                     return False
                 await backoff.wait(self._force_requested)
+
+    async def _ack(self, shard: int, dead_entries: list[bytes]) -> None:
+        """Append a batch's dead entries to the shard's dead list and drop our processing
+        list of the shard, atomically (both keys are in the shard's slot)."""
+        dead = redis_keys.event_dead(shard)
+        processing = redis_keys.event_processing(shard, self.consumer)
+        if self._ack_script is not None:
+            await self._ack_script(keys=[dead, processing], args=dead_entries)
+            return
+        async with self.client.pipeline(transaction=True) as pipe:
+            if dead_entries:
+                pipe.rpush(dead, *dead_entries)
+            pipe.delete(processing)
+            await pipe.execute()
 
     def _dead_entry(self, batch: Batch, reason: str, raw: bytes, now: float) -> bytes:
         return encode_dead(
@@ -418,7 +428,7 @@ class Batcher:
                         redis_keys.event_shard(batch.shard),
                     ]
                 )
-            except RedisError as exc:
+            except REDIS_ERRORS as exc:
                 self._redis_failed(exc, "pushing back")
                 continue
             self.stats.pushed_back += moved

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import logging
 
-from redis.asyncio import Redis
-
 from tracer import redis_keys
+from tracer.redis_cluster import AnyRedis, run_script
 
 log = logging.getLogger("dispatcher.queue")
 
@@ -56,7 +55,7 @@ def shard_for(endpoint: str, shards: int) -> int:
 
 
 class WebhookQueue:
-    def __init__(self, redis: Redis, shards: int, consumer: str) -> None:
+    def __init__(self, redis: AnyRedis, shards: int, consumer: str) -> None:
         self.redis = redis
         self.shards = range(shards)
         self.consumer = consumer
@@ -80,11 +79,11 @@ class WebhookQueue:
 
     async def promote_due(self, now: float, limit: int = 1000) -> int:
         """Move due retries of every shard back to their shard, in one round trip."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for shard in self.shards:
-                keys = [redis_keys.webhook_retry(shard), redis_keys.webhook_shard(shard)]
-                await self._promote(keys=keys, args=[now, limit], client=pipe)
-            return sum(await pipe.execute())
+        calls = [
+            ([redis_keys.webhook_retry(shard), redis_keys.webhook_shard(shard)], [now, limit])
+            for shard in self.shards
+        ]
+        return sum(await run_script(self.redis, self._promote, calls))
 
     async def requeue(self, consumer: str) -> int:
         """Push every job of `consumer`'s processing lists back to the front of its shard."""

@@ -6,6 +6,11 @@ before it, so a crash in between can cause a duplicate delivery but never a lost
 
 Acks in a row on the same processing list go as one script call: on the busy path that
 is one command per pipeline instead of one per job, for Redis and for the client alike.
+
+On a Redis Cluster one pipeline is not one ordered stream: each node gets its share at
+once, so an ack could land while the record before it (a dead letter, on its brand's
+node) fails. There the records are written first and the acks once they have landed,
+and a command that did not reach its node is written again, not taken for a refusal.
 """
 
 from __future__ import annotations
@@ -16,8 +21,11 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import AskError, ClusterError, RedisClusterException, TryAgainError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from tracer.redis_cluster import REDIS_ERRORS, AnyRedis, is_cluster
 
 log = logging.getLogger("dispatcher.recorder")
 
@@ -35,6 +43,17 @@ return removed
 """
 # Acks per script call, at most.
 ACKS_PER_CALL = 1000
+# A reply that says the command did not reach Redis (a cluster pipeline hands these back
+# per command, for the node that failed): written again, unlike a command Redis refused.
+_NOT_REACHED = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ClusterError,
+    AskError,
+    TryAgainError,
+    RedisClusterException,
+    OSError,
+)
 # After the first outcome to write, how long to wait for more to join its pipeline. A job
 # is delivered before its outcome is queued, so this delays no delivery, only the ack: a
 # crash in that window means a few more duplicates, and one round trip then carries
@@ -47,8 +66,9 @@ def ack(processing: str, raw: bytes) -> Command:
 
 
 class Recorder:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: AnyRedis) -> None:
         self.redis = redis
+        self._cluster = is_cluster(redis)
         self._pending: list[Command] = []
         self._wakeup = asyncio.Event()
         # Set whenever nothing is queued or being written.
@@ -90,8 +110,9 @@ class Recorder:
                 try:
                     await self._execute(batch)
                     delay = 0.05
-                except (RedisError, OSError) as exc:
-                    # Keep the order: this batch goes before whatever queued meanwhile.
+                except (*REDIS_ERRORS, OSError) as exc:
+                    # Keep the order: what is left of this batch goes before whatever
+                    # queued meanwhile.
                     self._pending[:0] = batch
                     log.warning(
                         "Recording %d outcome write(s) failed (%s); retrying", len(batch), exc
@@ -101,6 +122,21 @@ class Recorder:
             self._idle.set()
 
     async def _execute(self, batch: list[Command]) -> None:
+        """Write `batch`, or raise. What has landed is removed from it, so that after a
+        failure only the rest is written again."""
+        if self._cluster:
+            records = [command for command in batch if command[0] != "ack"]
+            if records:
+                # Records are never coalesced: one reply each.
+                replies = await self._pipeline(records)
+                missed = [c for c, r in zip(records, replies, strict=True) if _missed(r)]
+                batch[:] = [*missed, *(command for command in batch if command[0] == "ack")]
+                _raise_missed(replies)
+        if batch:
+            _raise_missed(await self._pipeline(batch))
+
+    async def _pipeline(self, batch: list[Command]) -> list[Any]:
+        """One pipeline (acks coalesced); the reply of each call."""
         calls = list(_coalesce(batch))
         async with self.redis.pipeline(transaction=False) as pipe:
             for method, args in calls:
@@ -113,8 +149,19 @@ class Recorder:
         # A command Redis refused (e.g. a fallback stream name that holds another type)
         # will be refused again: report it; the others in the pipeline did run.
         for (method, args), result in zip(calls, results, strict=True):
-            if isinstance(result, Exception):
+            if isinstance(result, Exception) and not _missed(result):
                 log.error("Redis refused %s on %s: %s", method.upper(), args[0], result)
+        return results
+
+
+def _missed(reply: Any) -> bool:
+    return isinstance(reply, _NOT_REACHED)
+
+
+def _raise_missed(replies: list[Any]) -> None:
+    for reply in replies:
+        if _missed(reply):
+            raise reply
 
 
 def _coalesce(batch: list[Command]) -> Iterator[Command]:

@@ -15,8 +15,6 @@ import time
 from collections.abc import Awaitable, Callable
 
 import msgspec
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from dispatcher.batching import BatchBuffer
 from dispatcher.deadlines import Deadlines
@@ -31,6 +29,7 @@ from dispatcher.state import SharedStates
 from tracer import redis_keys
 from tracer.brands import Brands
 from tracer.metrics_server import MetricsServer
+from tracer.redis_cluster import REDIS_ERRORS, AnyRedis, connect
 from tracer.webhooks import decode_job, endpoints
 
 log = logging.getLogger("dispatcher")
@@ -51,6 +50,12 @@ def default_consumer() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{os.urandom(3).hex()}"
 
 
+def redis_client(url: str, *, cluster: bool = False) -> AnyRedis:
+    """The dispatcher's client; with `cluster`, `url` names one node of a Redis Cluster."""
+    # Blocking waits for jobs last IDLE_WAIT_S: the socket timeout must outlast them.
+    return connect(url, cluster=cluster, socket_timeout=10, socket_connect_timeout=5)
+
+
 class Dispatcher:
     """Delivers the jobs of `webhook_shard(0..shards-1)` to the brands' endpoints.
 
@@ -58,6 +63,7 @@ class Dispatcher:
     and acks them once their outcome is recorded; the lists of a dispatcher whose heartbeat
     expired are put back on the shards by whichever dispatcher notices first.
     `options.burst` makes `run()` return once everything is drained (tests, one-off runs).
+    With `cluster`, `redis_url` names one node of a Redis Cluster.
     """
 
     def __init__(
@@ -68,9 +74,11 @@ class Dispatcher:
         shards: int,
         options: DispatcherOptions,
         consumer: str | None = None,
+        cluster: bool = False,
     ) -> None:
         self.brands = brands
         self.redis_url = redis_url
+        self.cluster = cluster
         self.shards = shards
         self.options = options
         self.consumer = consumer or default_consumer()
@@ -125,8 +133,7 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Deliver until `request_exit()` (or, in burst mode, until drained)."""
-        # Blocking waits for jobs last IDLE_WAIT_S: the socket timeout must outlast them.
-        self.redis = Redis.from_url(self.redis_url, socket_timeout=10, socket_connect_timeout=5)
+        self.redis = redis_client(self.redis_url, cluster=self.cluster)
         self.queue = WebhookQueue(self.redis, self.shards, self.consumer)
         self.recorder = Recorder(self.redis)
         self.settler = Settler(self.options, self.recorder, self.consumer)
@@ -259,7 +266,7 @@ class Dispatcher:
     async def _leave(self, deregister: bool) -> int:
         try:
             return await self.queue.leave(deregister)
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             log.error(
                 "Could not requeue held jobs (%s): another dispatcher adopts them once this "
                 "one's heartbeat expires",
@@ -285,7 +292,7 @@ class Dispatcher:
                     raw = await self.queue.wait_take(shard, IDLE_WAIT_S)
                     raws = [raw] if raw is not None else []
                 failures = 0
-            except (RedisError, OSError) as exc:
+            except (*REDIS_ERRORS, OSError) as exc:
                 failures += 1
                 if failures == 1:
                     log.warning("Cannot take jobs from shard %d (%s); retrying", shard, exc)
@@ -382,7 +389,7 @@ class Dispatcher:
         while not self.should_exit.is_set():
             try:
                 await self.queue.promote_due(time.time())
-            except (RedisError, OSError) as exc:
+            except (*REDIS_ERRORS, OSError) as exc:
                 log.debug("Promoting due retries failed: %s", exc)
             await self._pause(PROMOTE_INTERVAL_S)
 
@@ -397,7 +404,7 @@ class Dispatcher:
                 await self.queue.beat(self.options.heartbeat_ttl_s)
                 await self.queue.adopt_orphans()
                 await self.states.refresh()
-            except (RedisError, OSError) as exc:
+            except (*REDIS_ERRORS, OSError) as exc:
                 log.warning("Housekeeping failed (%s); retrying in %.1fs", exc, tick)
 
     async def _exit_when_drained(self) -> None:
@@ -409,7 +416,7 @@ class Dispatcher:
                 drained = (
                     self._inflight == 0 and self.recorder.idle and await self.queue.is_drained()
                 )
-            except (RedisError, OSError):
+            except (*REDIS_ERRORS, OSError):
                 continue
             if drained:
                 log.info("Burst mode: queues drained, stopping")
@@ -426,7 +433,7 @@ class Dispatcher:
                     pipe.llen(redis_keys.webhook_dlq(brand.id))
                 lengths = await pipe.execute()
             dlq = [(brand.id, length) for brand, length in zip(self.brands, lengths, strict=True)]
-        except (RedisError, OSError):
+        except (*REDIS_ERRORS, OSError):
             depths, dlq = [], []
         return self.metrics.render(depths, dlq)
 

@@ -10,12 +10,11 @@ import logging
 import time
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
 from dispatcher.breaker import BreakerState, CircuitBreaker
 from dispatcher.endpoint import Endpoint
 from dispatcher.recorder import Command, Recorder
 from tracer import redis_keys
+from tracer.redis_cluster import AnyRedis
 
 log = logging.getLogger("dispatcher.state")
 
@@ -48,7 +47,7 @@ class EndpointState:
 class SharedStates:
     """Keeps this dispatcher's endpoints in step with the state published in Redis."""
 
-    def __init__(self, redis: Redis, recorder: Recorder, endpoints: list[Endpoint]) -> None:
+    def __init__(self, redis: AnyRedis, recorder: Recorder, endpoints: list[Endpoint]) -> None:
         self.redis = redis
         self.recorder = recorder
         self.endpoints = endpoints

@@ -16,8 +16,6 @@ from collections.abc import Awaitable, Callable
 from time import perf_counter, time
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from edge import responses
 from edge.hits import Hit, HitEncoder
 from edge.lru import LruCache
@@ -29,6 +27,7 @@ from edge.trust import ClientAddress
 from tracer.context import Context
 from tracer.errors import TokenError
 from tracer.events import EventIds
+from tracer.redis_cluster import REDIS_ERRORS
 from tracer.slugs import is_slug
 from tracer.slugs import resolve as resolve_slug
 from tracer.tokens import CLICK, OPEN, UNSUBSCRIBE, LinkPayload, TokenCodec
@@ -263,7 +262,7 @@ class Edge:
             token = await asyncio.wait_for(
                 resolve_slug(recorder.client, slug), self.settings.redis_timeout_s
             )
-        except (RedisError, OSError, TimeoutError):
+        except (*REDIS_ERRORS, OSError, TimeoutError):
             self.metrics.reject("slug_lookup_failed")
             return None
         if token is None:

@@ -25,10 +25,10 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisError
 
 from edge.spool import SpooledBatch, SpoolFile, orphaned_spools
 from tracer import redis_keys
+from tracer.redis_cluster import REDIS_ERRORS
 
 logger = logging.getLogger("tracer.edge.recorder")
 
@@ -215,7 +215,7 @@ class EventRecorder:
         ]
         try:
             await self._push(keys=keys, args=[batch.sequence, *batch.events])
-        except (RedisError, OSError) as exc:
+        except (*REDIS_ERRORS, OSError) as exc:
             self.stats.redis_errors += 1
             if self.redis_available:
                 logger.error(
@@ -276,6 +276,6 @@ class EventRecorder:
         assert self._client is not None
         try:
             await self._client.ping()
-        except (RedisError, OSError):
+        except (*REDIS_ERRORS, OSError):
             return False
         return True

@@ -19,7 +19,6 @@ from pathlib import Path
 import aiohttp
 import msgspec
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from admin.dashboard import sections
 from admin.dashboard.edge_snapshots import EdgeReading, read_edge
@@ -31,6 +30,7 @@ from admin.dashboard.redis_state import RedisReading, read_redis
 from admin.dashboard.window import Point, Reading, Window
 from admin.store import StoreHandle
 from tracer.brands import Brands
+from tracer.redis_cluster import REDIS_ERRORS
 from tracer.store import StoreUnavailable
 
 logger = logging.getLogger("admin.dashboard.collect")
@@ -130,7 +130,7 @@ class Collector:
     async def _read_redis(self, now: float) -> tuple[RedisReading | None, Source]:
         try:
             reading = await read_redis(self.redis, self.shards, self.brands, now)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except (*REDIS_ERRORS, OSError, TimeoutError) as exc:
             return None, Source(name="redis", up=False, detail=_reason(exc))
         return reading, Source(name="redis", up=True)
 

@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 from aiohttp import web
-from redis.exceptions import RedisError
 
 from admin.errors import json_response
 from admin.openapi import openapi_json
 from admin.schemas import Health, Readiness
 from admin.services import SERVICES
+from tracer.redis_cluster import REDIS_ERRORS
 from tracer.store import StoreUnavailable
 
 
@@ -22,7 +22,7 @@ async def readyz(request: web.Request) -> web.Response:
     try:
         await services.redis.ping()
         redis = "ok"
-    except RedisError:
+    except REDIS_ERRORS:
         redis = "down"
     try:
         await services.store.ping()

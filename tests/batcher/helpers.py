@@ -1,10 +1,14 @@
-"""Helpers of the batcher tests: filling the queue as the edge does, and waiting."""
+"""Helpers of the batcher tests: filling the queue as the edge does, waiting, and reading
+what a `tracer batcher` process stored."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import subprocess
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import redis
 
@@ -12,9 +16,12 @@ from batcher.config import BatcherConfig
 from tests.store.events import make_event
 from tracer import events as event_codec
 from tracer import redis_keys
+from tracer.brands import Brands
 from tracer.events import Event
+from tracer.store.sqlite import SQLiteStore
 
 SHARDS = 8
+ROOT = Path(__file__).resolve().parents[2]
 # Short leases and back-offs so fault tests end in a second or two.
 FAST = BatcherConfig(
     lease_ttl_s=0.6,
@@ -57,3 +64,38 @@ async def wait_until(condition: Callable[[], bool], timeout_s: float = 20.0) -> 
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met in {timeout_s}s")
         await asyncio.sleep(0.005)
+
+
+def stored_count(data_dir: Path) -> int:
+    """Events in the SQLite store of a `tracer batcher` process using `data_dir`."""
+    path = data_dir / "tracer.sqlite3"
+    if not path.exists():
+        return 0
+    db = sqlite3.connect(path)
+    try:
+        return db.execute("SELECT count(*) FROM events").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0  # schema not created yet
+    finally:
+        db.close()
+
+
+async def heir_stores_everything_once(
+    command: list[str], env: dict[str, str], data_dir: Path, sent: Sequence[Event],
+    brands: Brands,
+) -> None:  # fmt: skip
+    """Run `command --burst` as a second batcher after the first was killed: it adopts what
+    the first left, and in the end the store holds every event sent exactly once."""
+    finished = await asyncio.to_thread(
+        subprocess.run, [*command, "--burst", "--consumer", "heir"], env=env, cwd=ROOT,
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert "Adopted" in finished.stderr
+    store = SQLiteStore(data_dir / "tracer.sqlite3", brands)
+    await store.open()
+    try:
+        assert sorted(await store.event_ids()) == sorted(e.id for e in sent)
+        assert sum(row.all for row in await store.rollups("northjobs")) == len(sent)
+    finally:
+        await store.close()

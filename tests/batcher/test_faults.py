@@ -18,7 +18,17 @@ import msgspec
 import redis
 
 from batcher.worker import Batcher
-from tests.batcher.helpers import FAST, SHARDS, events, push, queued, wait_until
+from tests.batcher.helpers import (
+    FAST,
+    ROOT,
+    SHARDS,
+    events,
+    heir_stores_everything_once,
+    push,
+    queued,
+    stored_count,
+    wait_until,
+)
 from tests.store.backends import FAST_FAILURE, mongoeco_server
 from tracer import events as event_codec
 from tracer import redis_keys
@@ -28,7 +38,6 @@ from tracer.store.mongo import MongoStore
 from tracer.store.sqlite import SQLiteStore
 
 MakeBatcher = Callable[..., Batcher]
-ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_sqlite_locked_backs_off_keeps_events_in_redis_then_stores_all(
@@ -147,41 +156,17 @@ async def test_kill_9_mid_batch_then_restart_stores_every_event_exactly_once(
     )
     processing = [redis_keys.event_processing(n, "victim") for n in range(SHARDS)]
     try:
-        await wait_until(lambda: _stored(data_dir) > 0 and redis_client.exists(*processing) > 0, 30)
+        await wait_until(
+            lambda: stored_count(data_dir) > 0 and redis_client.exists(*processing) > 0, 30
+        )
     finally:
         victim.send_signal(signal.SIGKILL)
         await victim.wait()
     assert victim.returncode == -signal.SIGKILL
-    assert 0 < _stored(data_dir) < 10_000
+    assert 0 < stored_count(data_dir) < 10_000
 
-    finished = await asyncio.to_thread(
-        subprocess.run, [*command, "--burst", "--consumer", "heir"], env=env, cwd=ROOT,
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-
-    assert finished.returncode == 0, finished.stderr[-2000:]
-    assert "Adopted" in finished.stderr
-    store = SQLiteStore(data_dir / "tracer.sqlite3", example_brands)
-    await store.open()
-    try:
-        assert sorted(await store.event_ids()) == sorted(e.id for e in sent)
-        assert sum(row.all for row in await store.rollups("northjobs")) == 10_000
-    finally:
-        await store.close()
+    await heir_stores_everything_once(command, env, data_dir, sent, example_brands)
     assert queued(redis_client) == 0
-
-
-def _stored(data_dir: Path) -> int:
-    path = data_dir / "tracer.sqlite3"
-    if not path.exists():
-        return 0
-    db = sqlite3.connect(path)
-    try:
-        return db.execute("SELECT count(*) FROM events").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0  # schema not created yet
-    finally:
-        db.close()
 
 
 async def test_graceful_shutdown_pushes_back_untouched_batches_and_leaves_the_failing_one(

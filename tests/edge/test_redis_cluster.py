@@ -3,90 +3,20 @@ exactly-once batch script runs in one slot and the shards spread over the nodes.
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from redis.cluster import RedisCluster
 
-from tests.edge.conftest import SHARDS, EdgeProcess
+from tests.edge.conftest import SHARDS, EdgeProcess, queued_events
+from tests.edge.test_faults import Traffic, assert_exactly_once, click_paths, wait_until
+from tests.redis_cluster import (  # noqa: F401
+    ClusterNode,
+    redis_cluster_fixture,
+    seed_url,
+    wait_for_cluster,
+)
 from tracer import events, redis_keys
 from tracer.links import LinkBuilder
-from tracer.redis_server import RedisServer, free_port
-
-
-def cluster_port() -> int:
-    """A free port whose cluster bus port (port + 10000) is free too."""
-    while True:
-        port = free_port()
-        if port <= 55535 and _is_free(port + 10000):
-            return port
-
-
-def _is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-class ClusterNode(RedisServer):
-    def command(self) -> list[str]:
-        return [
-            *super().command(),
-            "--cluster-enabled",
-            "yes",
-            "--cluster-config-file",
-            str(self.directory / "nodes.conf"),
-            "--cluster-node-timeout",
-            "2000",
-        ]
-
-
-@pytest.fixture
-def redis_cluster(tmp_path: Path) -> Iterator[list[ClusterNode]]:
-    nodes = [
-        ClusterNode(tmp_path / f"node-{n}", port=cluster_port(), persistent=False).start()
-        for n in range(3)
-    ]
-    try:
-        subprocess.run(
-            [
-                shutil.which("redis-cli") or "redis-cli",
-                "--cluster",
-                "create",
-                *(f"127.0.0.1:{node.port}" for node in nodes),
-                "--cluster-replicas",
-                "0",
-                "--cluster-yes",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
-        _wait_for_cluster(nodes[0].port)
-        yield nodes
-    finally:
-        for node in nodes:
-            node.stop()
-
-
-def _wait_for_cluster(port: int, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        info = subprocess.run(
-            ["redis-cli", "-p", str(port), "cluster", "info"], capture_output=True, text=True
-        ).stdout
-        if "cluster_state:ok" in info:
-            return
-        time.sleep(0.1)
-    raise RuntimeError("the cluster did not come up")
 
 
 def test_events_reach_a_redis_cluster_exactly_once_across_its_nodes(
@@ -95,7 +25,7 @@ def test_events_reach_a_redis_cluster_exactly_once_across_its_nodes(
     edge_env: dict[str, str],
     builder: LinkBuilder,
 ) -> None:
-    seed = f"redis://127.0.0.1:{redis_cluster[0].port}/0"
+    seed = seed_url(redis_cluster)
     edge: EdgeProcess = start_edge({**edge_env, "REDIS_URL": seed, "TRACER_REDIS_CLUSTER": "1"})
     answered = []
     for n in range(200):
@@ -122,3 +52,38 @@ def test_events_reach_a_redis_cluster_exactly_once_across_its_nodes(
     assert sorted(event.message_id for event in stored) == sorted(answered)
     assert len({event.id for event in stored}) == len(answered) == 200
     assert len(nodes_used) >= 2  # the shards really are spread over the cluster
+
+
+def test_no_cluster_node_answering_spools_the_events_for_the_next_edge(
+    redis_cluster: list[ClusterNode],
+    start_edge,
+    edge_env: dict[str, str],
+    builder: LinkBuilder,
+) -> None:
+    """1. Every node of the cluster dies while the edge runs (redis-py then raises its own
+    cluster exception, not a connection error). 2. Clicks are still answered, and the
+    edge stops with its events in the spool. 3. The nodes come back: the next edge
+    replays the spool into the cluster, each event once."""
+    env = {**edge_env, "REDIS_URL": seed_url(redis_cluster), "TRACER_REDIS_CLUSTER": "1"}
+    edge: EdgeProcess = start_edge(env)
+    for node in redis_cluster:
+        node.kill()
+    traffic = Traffic(edge, click_paths(builder, 60))
+    traffic.run()
+    assert len(traffic.answered) == 60, traffic.failures[:3]
+    edge.stop()
+    spools = list((Path(env["TRACER_DATA_DIR"]) / "spool").glob("*.spool"))
+    assert len(spools) == 1 and spools[0].stat().st_size > 0
+
+    for node in redis_cluster:  # same ports and cluster config: the cluster forms again
+        node.start()
+    wait_for_cluster(redis_cluster)
+    start_edge(env)
+    client = RedisCluster.from_url(seed_url(redis_cluster))
+    try:
+        assert wait_until(lambda: len(queued_events(client)) >= 60)
+        assert_exactly_once(client, traffic.answered)
+        assert wait_until(lambda: not list(spools[0].parent.glob("*.spool")))
+    finally:
+        client.disconnect_connection_pools()
+        client.close()

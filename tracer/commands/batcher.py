@@ -8,7 +8,6 @@ import os
 import sys
 
 import uvloop
-from redis.exceptions import RedisError
 
 from batcher.config import DEFAULT_METRICS_PORT, BatcherConfig
 from batcher.main import run_batcher
@@ -17,6 +16,7 @@ from tracer.errors import ConfigurationError
 from tracer.logs import configure_logging
 from tracer.metrics_server import DEFAULT_METRICS_HOST
 from tracer.observability import init_sentry
+from tracer.redis_cluster import REDIS_ERRORS
 from tracer.runtime import tune_garbage_collector
 from tracer.settings import load_settings, mask_url
 
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
             runner.run(run_batcher(settings, brands, config, burst=args.burst,
                                    consumer=args.consumer, metrics_host=metrics_host,
                                    metrics_port=metrics_port))  # fmt: skip
-    except (RedisError, OSError) as exc:
+    except (*REDIS_ERRORS, OSError) as exc:
         print(f"error: Redis at {mask_url(settings.redis_url or '')}: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -8,7 +8,6 @@ import signal
 import sys
 
 import uvloop
-from redis.exceptions import RedisError
 
 from dispatcher.options import load_options, parse_schedule
 from dispatcher.service import Dispatcher
@@ -16,6 +15,7 @@ from tracer.brands import load_brands
 from tracer.errors import ConfigurationError
 from tracer.logs import configure_logging
 from tracer.observability import init_sentry
+from tracer.redis_cluster import REDIS_ERRORS
 from tracer.settings import load_settings, mask_url
 
 
@@ -82,11 +82,12 @@ def run(args: argparse.Namespace) -> int:
         shards=settings.queue_shards,
         options=options,
         consumer=args.consumer,
+        cluster=settings.redis_cluster,
     )
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(_serve(dispatcher))
-    except (RedisError, OSError) as exc:
+    except (*REDIS_ERRORS, OSError) as exc:
         print(f"error: Redis at {mask_url(settings.redis_url)}: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -13,13 +13,13 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import msgspec
-import redis
 
 from dispatcher import dead_letters, state
 from tracer import redis_keys
 from tracer.brands import Brands, load_brands
 from tracer.errors import ConfigurationError
 from tracer.events import to_dict
+from tracer.redis_cluster import AnySyncRedis, connect_sync
 from tracer.settings import Settings, load_settings
 from tracer.webhooks import endpoints
 
@@ -194,8 +194,8 @@ def _load() -> tuple[Settings, Brands]:
 
 
 @contextmanager
-def _client(settings: Settings) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(settings.redis_url)
+def _client(settings: Settings) -> Iterator[AnySyncRedis]:
+    client = connect_sync(settings.redis_url, cluster=settings.redis_cluster)
     try:
         yield client
     finally:

@@ -122,10 +122,9 @@ def run_unsubscribe(args: argparse.Namespace) -> int:
 def _emit_short(args: argparse.Namespace) -> int:
     import asyncio
 
-    import redis.asyncio as aioredis
-
     from tracer.context import load_context
     from tracer.links import LinkBuilder, LinkError
+    from tracer.redis_cluster import connect
     from tracer.slugs import ShortLinks, SlugAllocator
 
     context = load_context()
@@ -156,7 +155,8 @@ def _emit_short(args: argparse.Namespace) -> int:
         return 2
 
     async def create() -> list[str]:
-        client = aioredis.Redis.from_url(context.settings.redis_url)
+        settings = context.settings
+        client = connect(settings.redis_url, cluster=settings.redis_cluster)
         try:
             allocator = SlugAllocator(client, context.keyring.slug_secret())
             return await ShortLinks(client, allocator, builder.codec).create(payloads)
