@@ -52,11 +52,11 @@ return 0
 """
 
 # KEYS: the shard's dead list, our processing list of the shard. ARGV: dead entries.
-# A batch's dead entries and its ack in one atomic step. On a single Redis the batcher
-# does this with MULTI/EXEC; on a cluster it runs this script instead: redis-py's cluster
-# transaction starts a thread and an event loop for every command queued (about 1 ms
-# each, with the batcher's event loop blocked meanwhile).
+# A batch's dead entries and its ack in one atomic step; a no-op once the processing list
+# is gone (acknowledged before, or adopted by another batcher, which then answers for
+# the batch), so a round of acks can be sent again whole after a lost reply.
 ACK = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
 for i = 1, #ARGV, 1000 do
     redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end

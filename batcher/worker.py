@@ -29,7 +29,7 @@ from batcher.liveness import Liveness, new_consumer_id
 from tracer import redis_keys
 from tracer.brands import Brands
 from tracer.events import Event
-from tracer.redis_cluster import REDIS_ERRORS, AnyRedis, is_cluster, run_script
+from tracer.redis_cluster import REDIS_ERRORS, AnyRedis, run_script
 from tracer.store import EventStore, StoreUnavailable, WriteResult
 
 logger = logging.getLogger("batcher")
@@ -108,7 +108,7 @@ class Batcher:
         self._resume: set[int] = set()
         self._take = client.register_script(lua.TAKE)
         self._push_back_script = client.register_script(lua.PUSH_BACK)
-        self._ack_script = client.register_script(lua.ACK) if is_cluster(client) else None
+        self._ack_script = client.register_script(lua.ACK)
 
     # --- lifecycle ---------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -371,11 +371,20 @@ class Batcher:
         dead_by_batch: list[list[tuple[str, bytes]]],
         jobs: dict[str, list[bytes]],
     ) -> bool:
-        """Webhook jobs first, then, per batch, its dead entries and its ack in one
-        transaction (one slot). A crash in between sends a webhook twice, never loses one."""
+        """Webhook jobs first, then the acks: per batch, its dead entries and the removal
+        of its processing list in one atomic script (one slot), all the group's batches in
+        one pipeline. A crash in between sends a webhook twice, never loses one; acks sent
+        again after a lost reply change nothing (`lua.ACK`)."""
         now = time.time()
         backoff = Backoff(self.config.backoff_initial_s, self.config.backoff_max_s)
-        acknowledged = 0
+        acks = [
+            (
+                [redis_keys.event_dead(batch.shard),
+                 redis_keys.event_processing(batch.shard, self.consumer)],
+                [self._dead_entry(batch, reason, raw, now) for reason, raw in dead],
+            )
+            for batch, dead in zip(group, dead_by_batch, strict=True)
+        ]  # fmt: skip
         while True:
             try:
                 if jobs:
@@ -384,31 +393,13 @@ class Batcher:
                             pipe.rpush(key, *encoded)
                         await pipe.execute()
                     jobs = {}
-                while acknowledged < len(group):
-                    batch, dead = group[acknowledged], dead_by_batch[acknowledged]
-                    entries = [self._dead_entry(batch, reason, raw, now) for reason, raw in dead]
-                    await self._ack(batch.shard, entries)
-                    acknowledged += 1
+                await run_script(self.client, self._ack_script, acks)
                 return True
             except REDIS_ERRORS as exc:
                 self._redis_failed(exc, "acknowledging")
                 if self._grace_is_over():
                     return False
                 await backoff.wait(self._force_requested)
-
-    async def _ack(self, shard: int, dead_entries: list[bytes]) -> None:
-        """Append a batch's dead entries to the shard's dead list and drop our processing
-        list of the shard, atomically (both keys are in the shard's slot)."""
-        dead = redis_keys.event_dead(shard)
-        processing = redis_keys.event_processing(shard, self.consumer)
-        if self._ack_script is not None:
-            await self._ack_script(keys=[dead, processing], args=dead_entries)
-            return
-        async with self.client.pipeline(transaction=True) as pipe:
-            if dead_entries:
-                pipe.rpush(dead, *dead_entries)
-            pipe.delete(processing)
-            await pipe.execute()
 
     def _dead_entry(self, batch: Batch, reason: str, raw: bytes, now: float) -> bytes:
         return encode_dead(
