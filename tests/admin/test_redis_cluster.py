@@ -3,6 +3,7 @@ queues events, stores short links and reads the queue for the dashboard there.""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
@@ -57,5 +58,26 @@ async def test_messages_short_links_and_the_dashboard_reading_work_on_a_cluster(
         await client.aclose()
     assert sum(shard.depth for shard in reading.shards) == 6
     assert set(reading.dlq) == {brand.id for brand in example_brands}
+    assert admin.stop() == 0
+    assert "Traceback" not in admin.log_text()
+
+
+async def test_no_cluster_node_answering_is_a_503_not_a_500(
+    redis_cluster: list[ClusterNode], start_admin: Callable[..., AdminProcess]
+) -> None:
+    admin = start_admin(seed_url(redis_cluster), TRACER_REDIS_CLUSTER="1")
+    for node in redis_cluster:
+        node.kill()
+    async with aiohttp.ClientSession() as session:
+        api = Api(session, admin.url, NORTHJOBS_KEY)
+        status, body = await api.post(
+            "/v1/messages",
+            {"channel": "sms", "recipient": "+44 7700 900123",
+             "urls": ["https://northjobs.example/jobs/1"]},
+        )  # fmt: skip
+        ready_status, ready = await api.get("/readyz")
+    assert status == 503, body
+    assert "unavailable" in json.dumps(body)
+    assert ready_status == 503 and ready["redis"] != "ok"
     assert admin.stop() == 0
     assert "Traceback" not in admin.log_text()
