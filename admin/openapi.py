@@ -22,7 +22,10 @@ REF = "#/components/schemas/{name}"
 STATUS_TEXT = {
     200: "OK",
     202: "Accepted: the event is queued (it is recorded once the batcher stores it).",
-    400: "The body is not JSON.",
+    400: (
+        "The body is not JSON; or the request line or a header is longer than the HTTP "
+        "server reads (8,190 bytes), which it answers in plain text."
+    ),
     401: "No API key, or not a valid one.",
     403: "The request names another brand than the API key's.",
     413: "The body, or a list in it, is too large.",
@@ -30,7 +33,7 @@ STATUS_TEXT = {
     503: "Redis or the event store is unavailable; retry later.",
 }
 BODY_ERRORS = (400, 401, 403, 413, 422, 503)
-QUERY_ERRORS = (401, 403, 422, 503)
+QUERY_ERRORS = (400, 401, 403, 422, 503)
 
 _COMPONENT_TYPES = [
     schemas.MessageRequest,
@@ -225,6 +228,10 @@ def _json_schema(schema: dict[str, Any], status: int = 200) -> dict[str, Any]:
 
 def _error(status: int) -> dict[str, Any]:
     response = _json("ErrorResponse", status)
+    if status == 400:
+        # aiohttp's HTTP parser refuses an over-long request line or header before any
+        # handler runs, with a plain-text body.
+        response["content"]["text/plain"] = {"schema": {"type": "string"}}
     if status == 401:
         response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
     if status == 503:
