@@ -56,16 +56,12 @@ def connect_sync(
 async def run_script(client: AnyRedis, script: AsyncScript, calls: Iterable[ScriptCall]) -> list:
     """Call `script` once per (keys, args), all in one pipeline; the replies in order.
 
-    On one Redis that is EVALSHA, the script being loaded first if it is missing. A
-    cluster pipeline refuses EVALSHA (it could not load a script missing on one node), so
-    there each call is an EVAL carrying the script: still one round trip per node, and
-    nothing to reload after a node restarts or fails over.
+    Each call is an EVAL carrying the script's text (a few hundred bytes; Redis keeps the
+    compiled script under its hash). EVALSHA would need the script loaded on every node
+    first: redis-py's pipeline then asks SCRIPT EXISTS before every execution, a round
+    trip more each time, and a cluster pipeline refuses EVALSHA outright.
     """
     async with client.pipeline(transaction=False) as pipe:
-        if is_cluster(client):
-            for keys, args in calls:
-                pipe.eval(script.script, len(keys), *keys, *args)
-        else:
-            for keys, args in calls:
-                await script(keys=keys, args=args, client=pipe)
+        for keys, args in calls:
+            pipe.eval(script.script, len(keys), *keys, *args)
         return await pipe.execute()
