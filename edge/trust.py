@@ -41,11 +41,15 @@ class ClientAddress:
 
     def is_trusted(self, ip: str) -> bool:
         """Whether `ip` is a trusted proxy (False for anything that is not an address)."""
+        return self._trust(ip) is True
+
+    def _trust(self, ip: str) -> bool | None:
+        """True for a trusted proxy, False for another address, None for no address."""
         family = socket.AF_INET6 if ":" in ip else socket.AF_INET
         try:
             packed = socket.inet_pton(family, ip)
         except (OSError, ValueError):
-            return False
+            return None
         return any(kind == family and first <= packed <= last for kind, first, last in self._bounds)
 
     def _trusted_peer(self, peer: str) -> bool:
@@ -67,14 +71,11 @@ class ClientAddress:
             return peer
         for candidate in reversed(forwarded.decode("latin-1").split(",")):
             candidate = candidate.strip()
-            if not self.is_trusted(candidate):
-                return candidate if _is_ip(candidate) else peer
+            # One parse per candidate: a trusted proxy is skipped, another address is the
+            # client, and anything else means the header cannot be believed.
+            trusted = self._trust(candidate)
+            if trusted is None:
+                return peer
+            if not trusted:
+                return candidate
         return peer
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        socket.inet_pton(socket.AF_INET6 if ":" in text else socket.AF_INET, text)
-    except (OSError, ValueError):
-        return False
-    return True
