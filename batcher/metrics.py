@@ -19,7 +19,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -184,17 +183,8 @@ async def read_queue(client: aioredis.Redis, shards: int) -> QueueState | None:
         depth, dead, head = replies[3 * shard : 3 * shard + 3]
         state.depth.append(depth)
         state.dead.append(dead)
-        state.oldest_age_s.append(_age(head, now))
+        state.oldest_age_s.append(event_codec.queued_age_s(head, now))
     return state
-
-
-def _age(raw: bytes | None, now: float) -> float:
-    if raw is None:
-        return 0.0
-    try:
-        return max(0.0, now - event_codec.decode(raw).ts)
-    except msgspec.DecodeError:
-        return 0.0  # a bad payload: the dead list will count it
 
 
 def _gauge(lines: list[str], name: str, help_text: str) -> None:

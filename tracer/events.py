@@ -66,6 +66,17 @@ encode = _msgpack_encoder.encode
 decode = _msgpack_decoder.decode
 
 
+def queued_age_s(raw: bytes | None, now: float) -> float:
+    """How long ago the encoded event at the head of a queue happened: 0 for an empty queue,
+    and for a payload that is not an event (the batcher's dead list counts those)."""
+    if raw is None:
+        return 0.0
+    try:
+        return max(0.0, now - decode(raw).ts)
+    except msgspec.DecodeError:
+        return 0.0
+
+
 def to_json(event: Event) -> bytes:
     """JSON object with named fields (webhooks, API, logs)."""
     return _json_encoder.encode(to_dict(event))

@@ -10,27 +10,16 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-import msgspec
 import redis.asyncio as aioredis
 
-from tracer import events as event_codec
+from admin.dashboard.model import Shard
 from tracer import redis_keys
 from tracer.brands import Brands
+from tracer.events import queued_age_s
 from tracer.webhooks import endpoints
 
 # A reading must not hang the page on a Redis that does not answer.
 READ_TIMEOUT_S = 2.0
-
-
-@dataclass
-class ShardState:
-    shard: int
-    depth: int
-    dead: int
-    oldest_age_s: float
-    webhook_ready: int
-    webhook_retry: int
-    webhook_dead: int
 
 
 @dataclass
@@ -57,7 +46,7 @@ class Heartbeat:
 
 @dataclass
 class RedisReading:
-    shards: list[ShardState] = field(default_factory=list)
+    shards: list[Shard] = field(default_factory=list)
     dlq: dict[str, int] = field(default_factory=dict)
     endpoints: dict[str, EndpointState] = field(default_factory=dict)  # by endpoint id
     heartbeats: list[Heartbeat] = field(default_factory=list)
@@ -90,7 +79,15 @@ async def read_redis(
             depth, dead, head, ready, retry, webhook_dead = replies[at : at + 6]
             at += 6
             reading.shards.append(
-                ShardState(shard, depth, dead, _age(head, now), ready, retry, webhook_dead)
+                Shard(
+                    shard=shard,
+                    depth=depth,
+                    dead=dead,
+                    oldest_age_s=queued_age_s(head, now),
+                    webhook_ready=ready,
+                    webhook_retry=retry,
+                    webhook_dead=webhook_dead,
+                )
             )
         for brand in brands:
             reading.dlq[brand.id] = replies[at]
@@ -134,12 +131,3 @@ def _endpoint_state(raw: dict[bytes, bytes]) -> EndpointState:
         disabled_reason=fields.get("disabled_reason", ""),
         open_until=open_until,
     )
-
-
-def _age(raw: bytes | None, now: float) -> float:
-    if raw is None:
-        return 0.0
-    try:
-        return max(0.0, now - event_codec.decode(raw).ts)
-    except msgspec.DecodeError:
-        return 0.0  # not an event: the batcher's dead list will count it

@@ -13,7 +13,6 @@ from admin.dashboard.model import (
     Queue,
     Rejection,
     RouteStats,
-    Shard,
     Webhooks,
     Worker,
 )
@@ -78,7 +77,7 @@ def _agents(reading: EdgeReading) -> dict[str, dict[str, int]]:
 def queue_section(redis: RedisReading | None) -> Queue:
     if redis is None:
         return Queue()
-    shards = [Shard(**vars(shard)) for shard in redis.shards]
+    shards = redis.shards
     return Queue(
         depth=sum(s.depth for s in shards),
         dead=sum(s.dead for s in shards),
