@@ -20,12 +20,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from batcher.worker import BatcherStats, BatchReport
 from tracer import events as event_codec
 from tracer import redis_keys
 from tracer.process_metrics import render_process
+from tracer.redis_cluster import REDIS_ERRORS
 
 # Events per store write (a batch, or several small ones combined for SQLite).
 BATCH_SIZE_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000)
@@ -175,7 +175,7 @@ async def read_queue(client: aioredis.Redis, shards: int) -> QueueState | None:
                     pipe.llen(redis_keys.event_dead(shard))
                     pipe.lindex(redis_keys.event_shard(shard), 0)
                 replies = await pipe.execute()
-    except (RedisError, OSError, TimeoutError):
+    except (*REDIS_ERRORS, OSError, TimeoutError):
         return None
     now = time.time()
     state = QueueState()

@@ -157,6 +157,8 @@ async def test_a_batcher_started_while_no_node_answers_waits_for_the_cluster(
     try:
         await wait_until(lambda: batcher.stats.redis_failures >= 2, 10)
         assert not running.done()
+        # What /metrics shows meanwhile: the queue cannot be read (not a failed scrape).
+        assert await read_queue(batcher.client, SHARDS) is None
         for node in redis_cluster:
             node.start()
         wait_for_cluster(redis_cluster)
