@@ -6,10 +6,10 @@ from pathlib import Path
 
 import redis
 
-from batcher.config import BatcherConfig
 from batcher.main import run_batcher
 from batcher.worker import BatcherStats
 from tests.admin.conftest import SHARDS
+from tests.batcher.helpers import FAST
 from tests.conftest import EXAMPLE_BRANDS
 from tests.edge.conftest import queued_events
 from tracer.brands import Brands
@@ -19,15 +19,6 @@ from tracer.settings import Settings
 from tracer.tokens import LinkPayload
 
 DATA = Path(__file__).resolve().parent.parent / "data"
-BURST = BatcherConfig(
-    lease_ttl_s=0.6,
-    heartbeat_ttl_s=0.6,
-    idle_poll_s=0.001,
-    backoff_initial_s=0.01,
-    backoff_max_s=0.1,
-    shutdown_grace_period_s=0.3,
-    periodic_jobs=False,
-)
 
 
 def open_token(builder: LinkBuilder, url: str) -> LinkPayload:
@@ -51,6 +42,6 @@ async def store_queued_events(
         data_dir=data_dir,
         queue_shards=SHARDS,
     )
-    stats = await run_batcher(settings, brands, BURST, burst=True, handle_signals=False)
+    stats = await run_batcher(settings, brands, FAST, burst=True, handle_signals=False)
     assert stats.dead == 0, stats
     return stats
