@@ -16,6 +16,20 @@ from tracer.redis_server import RedisServer
 # The environment as the test run found it (fixtures below scrub TRACER_*/REDIS_URL/
 # MONGODB_URL for every test; suites that honour e.g. MONGODB_URL read it from here).
 ORIGINAL_ENVIRONMENT = dict(os.environ)
+# Settings a developer's shell may carry, besides every TRACER_* one: no test, and no
+# process a test starts, may read them.
+SETTINGS_ENV = ("REDIS_URL", "MONGODB_URL", "SENTRY_DSN")
+
+
+def is_setting(name: str) -> bool:
+    return name.startswith("TRACER_") or name in SETTINGS_ENV
+
+
+def environment_without_settings() -> dict[str, str]:
+    """The environment without Tracer's settings: where a child process's starts."""
+    return {name: value for name, value in os.environ.items() if not is_setting(name)}
+
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_BRANDS = ROOT / "config" / "brands.example.toml"
 
@@ -65,7 +79,7 @@ def data_dir(tmp_path: Path) -> Path:
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the developer's TRACER_* settings or writes into ./var."""
     for name in list(os.environ):
-        if name.startswith("TRACER_") or name in ("REDIS_URL", "MONGODB_URL", "SENTRY_DSN"):
+        if is_setting(name):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TRACER_DATA_DIR", str(tmp_path / "default-var"))
 

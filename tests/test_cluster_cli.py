@@ -5,7 +5,6 @@ each key, not only on the node `REDIS_URL` names."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from redis.cluster import RedisCluster
 
 from dispatcher import dead_letters
+from tests.conftest import environment_without_settings
 from tests.redis_cluster import (  # noqa: F401  (fixtures)
     ClusterNode,
     cluster_client_fixture,
@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def cluster_env(redis_cluster: list[ClusterNode], tmp_path: Path) -> dict[str, str]:
     return {
-        **{k: v for k, v in os.environ.items() if not k.startswith("TRACER_")},
+        **environment_without_settings(),
         "REDIS_URL": seed_url(redis_cluster),
         "TRACER_REDIS_CLUSTER": "1",
         "TRACER_CONFIG": str(DEFAULT_CONFIG),

@@ -8,7 +8,6 @@ need another configuration (Redis down, MongoDB) start their own with `start_adm
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from typing import Any, BinaryIO
 import aiohttp
 import pytest
 
-from tests.conftest import EXAMPLE_BRANDS, ROOT
+from tests.conftest import EXAMPLE_BRANDS, ROOT, environment_without_settings
 from tracer.brands import Brands
 from tracer.keyring import KeyRing, new_keyring, write_keyring
 from tracer.links import LinkBuilder
@@ -92,11 +91,7 @@ class AdminProcess:
 
 
 def admin_env(data_dir: Path, keyring_file: Path, redis_url: str, **extra: str) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("TRACER_") and key not in ("REDIS_URL", "MONGODB_URL")
-    }
+    env = environment_without_settings()
     env.update(
         {
             "TRACER_CONFIG": str(EXAMPLE_BRANDS),

@@ -32,7 +32,7 @@ from admin.dashboard.token import load_admin_token
 from admin.dashboard.window import Reading, Window
 from dispatcher.metrics import Metrics
 from tests.admin.conftest import NORTHJOBS_KEY, SHARDS, AdminProcess
-from tests.conftest import EXAMPLE_BRANDS, ROOT
+from tests.conftest import EXAMPLE_BRANDS, ROOT, environment_without_settings
 from tests.edge.conftest import EdgeProcess, Reply
 from tracer.brands import Brands
 from tracer.errors import ConfigurationError
@@ -267,7 +267,7 @@ def stack(
     SQLite store) and the session's Redis."""
     data_dir = tmp_path / "admin-var"  # the one `start_admin` gives the admin
     base_env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("TRACER_")},
+        **environment_without_settings(),
         "TRACER_CONFIG": str(EXAMPLE_BRANDS),
         "TRACER_KEYS": str(admin_keyring_file),
         "TRACER_DATA_DIR": str(data_dir),

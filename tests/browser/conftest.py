@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import http.server
 import os
 import re
@@ -40,12 +39,9 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 import redis
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from tests.conftest import EXAMPLE_BRANDS, ROOT
+from tests.certificates import write_certificate
+from tests.conftest import EXAMPLE_BRANDS, ROOT, environment_without_settings
 from tests.edge.conftest import EdgeProcess, queued_events
 from tracer.brands import Brands
 from tracer.events import Event
@@ -173,31 +169,6 @@ class WebServer:
 
 
 # --- nginx with TLS ---------------------------------------------------------------------------
-def write_certificate(directory: Path, hosts: list[str]) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in hosts]), False)
-        .sign(key, hashes.SHA256())
-    )
-    (directory / "fullchain.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    (directory / "privkey.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-
-
 def nginx_config(directory: Path, tls_port: int, http_port: int, edge: int, web: int) -> str:
     """deploy/nginx.conf as deployed (TLS, HTTP/2, the default server refusing other
     hosts), on loopback test ports, with one more server: the job board and the webmail."""
@@ -346,11 +317,7 @@ def stack(
 ) -> Iterator[Stack]:
     directory = tmp_path_factory.mktemp("browser-stack")
     write_keyring(browser_keyring, directory / "keyring.json")
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("TRACER_") and key not in ("REDIS_URL", "MONGODB_URL", "SENTRY_DSN")
-    }
+    env = environment_without_settings()
     env.update(
         {
             "TRACER_CONFIG": str(EXAMPLE_BRANDS),

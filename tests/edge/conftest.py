@@ -4,7 +4,6 @@ redis-server, and a plain HTTP client that never follows redirects."""
 from __future__ import annotations
 
 import http.client
-import os
 import signal
 import socket
 import subprocess
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.conftest import EXAMPLE_BRANDS
+from tests.conftest import EXAMPLE_BRANDS, environment_without_settings
 from tracer import events, redis_keys
 from tracer.brands import Brands
 from tracer.events import Event
@@ -167,11 +166,7 @@ def builder(example_brands: Brands, keyring: KeyRing) -> LinkBuilder:
 
 @pytest.fixture
 def edge_env(tmp_path: Path, keyring_file: Path, redis_url: str) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("TRACER_") and key not in ("REDIS_URL", "MONGODB_URL")
-    }
+    env = environment_without_settings()
     env.update(
         {
             "TRACER_CONFIG": str(EXAMPLE_BRANDS),
