@@ -4,7 +4,6 @@ only when the edge trusts nginx, never from what a client wrote into that header
 
 from __future__ import annotations
 
-import datetime as dt
 import http.client
 import os
 import re
@@ -17,11 +16,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from tests.certificates import write_certificate
 from tests.conftest import EXAMPLE_BRANDS, ROOT
 from tests.edge.conftest import EdgeProcess, Reply, wait_for_events
 from tracer.links import LinkBuilder
@@ -85,31 +81,6 @@ def plain_http(text: str, tmp: Path, ports: dict[int, int], edge_port: int) -> s
     else:
         text = text.replace("user www-data;\n", "")
     return text
-
-
-def write_self_signed(tmp: Path) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "t.northjobs.example")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("t.northjobs.example")]), False)
-        .sign(key, hashes.SHA256())
-    )
-    (tmp / "fullchain.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    (tmp / "privkey.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
 
 
 def nginx_test(config: Path, prefix: Path) -> subprocess.CompletedProcess[str]:
@@ -183,7 +154,7 @@ def click_through_nginx(
 def test_the_deployed_configuration_passes_nginx_t(tmp_path: Path) -> None:
     """deploy/nginx.conf as it is (TLS, HTTP/2, the default server refusing other hosts),
     only its absolute paths moved and a self-signed certificate in place."""
-    write_self_signed(tmp_path)
+    write_certificate(tmp_path, ["t.northjobs.example"])
     config = tmp_path / "nginx.conf"
     config.write_text(with_test_paths(DEPLOYED.read_text(), tmp_path))
 
