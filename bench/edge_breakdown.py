@@ -26,6 +26,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.baselines.launch import GRANIAN_FLAGS
 from tracer.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,17 +63,9 @@ def _serve(variant: str, port: int, env: dict[str, str]) -> subprocess.Popen[byt
         "-c",
         "0",
         granian,
-        "--interface",
-        "asgi",
-        "--loop",
-        "uvloop",
-        "--workers",
-        "1",
+        *GRANIAN_FLAGS,  # as `tracer edge --workers 1` runs granian
         "--port",
         str(port),
-        "--no-ws",
-        "--http",
-        "1",
         "--log-level",
         "warning",
         *target,
