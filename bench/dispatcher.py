@@ -130,36 +130,13 @@ def run_raw_client(url: str, secret: str, requests: int, concurrency: int) -> in
     import uvloop
     import yarl
 
+    from bench.lean_http import Connection
     from dispatcher.payload import message
     from dispatcher.signing import Signer
 
     signer, target = Signer([secret]), yarl.URL(url)
     msg_id, body = message([make_event(0, time.time())], batched=False)
     start = f"POST {target.raw_path} HTTP/1.1\r\nhost: {target.host}:{target.port}\r\n"
-
-    class Connection(asyncio.Protocol):
-        def __init__(self) -> None:
-            self.buffer = b""
-            self.waiter: asyncio.Future[int] | None = None
-
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            self.transport: asyncio.Transport = transport  # type: ignore[assignment]
-
-        def data_received(self, data: bytes) -> None:
-            self.buffer += data
-            end = self.buffer.find(b"\r\n\r\n")
-            if end < 0 or self.waiter is None:
-                return
-            head = self.buffer[:end].lower()
-            length_at = head.find(b"\r\ncontent-length:")
-            length = 0
-            if length_at >= 0:
-                line_end = head.find(b"\r\n", length_at + 2)
-                length = int(head[length_at + 17 : line_end if line_end > 0 else None])
-            if len(self.buffer) < end + 4 + length:
-                return
-            self.buffer = self.buffer[end + 4 + length :]
-            self.waiter.set_result(int(head[9:12]))
 
     async def worker(share: int) -> int:
         loop = asyncio.get_running_loop()
@@ -168,9 +145,10 @@ def run_raw_client(url: str, secret: str, requests: int, concurrency: int) -> in
         for _ in range(share):
             headers = signer.headers(msg_id, body)
             head = start + "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-            connection.waiter = loop.create_future()
-            connection.transport.write(f"{head}content-length: {len(body)}\r\n\r\n".encode() + body)
-            failed += not 200 <= await connection.waiter < 300
+            raw = f"{head}content-length: {len(body)}\r\n\r\n".encode() + body
+            status, _ = await connection.send(raw)
+            failed += not 200 <= status < 300
+        assert connection.transport is not None
         connection.transport.close()
         return failed
 
