@@ -27,6 +27,7 @@ from typing import Literal
 import msgspec
 
 from tracer.errors import ConfigurationError
+from tracer.files import create_once
 
 KeyState = Literal["active", "decrypt", "retired"]
 KEY_BYTES = 32
@@ -194,13 +195,5 @@ def load_keyring(keys_setting: str | None, dev_path: Path) -> KeyRing:
 
 
 def _create_dev_keyring(path: Path) -> None:
-    # Several processes may start at once (granian workers): the ring is written aside and
-    # linked into place, so exactly one wins and nobody reads a half-written file.
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.new")
-    write_keyring(new_keyring(), temporary)
-    try:
-        os.link(temporary, path)
-    except FileExistsError:
-        pass
-    finally:
-        temporary.unlink()
+    # Several processes may start at once (granian workers): exactly one ring wins.
+    create_once(path, lambda temporary: write_keyring(new_keyring(), temporary))

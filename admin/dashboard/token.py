@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tracer.errors import ConfigurationError
+from tracer.files import create_once
 from tracer.settings import Secret
 
 logger = logging.getLogger("admin.dashboard.token")
@@ -77,19 +78,14 @@ def _check_length(value: str, source: str) -> None:
 
 
 def _create(path: Path) -> None:
-    # Written aside and linked into place: when several admin processes start at once,
-    # exactly one token wins and nobody reads a half-written file.
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.new")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    create_once(path, _write_new_token)
+
+
+def _write_new_token(path: Path) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(secrets.token_urlsafe(32) + "\n")
-    try:
-        os.link(temporary, path)
-    except FileExistsError:
-        pass
-    finally:
-        temporary.unlink()
 
 
 def _warn_if_shared(path: Path) -> None:
