@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-import pymongo
 import pytest
 import redis
 
@@ -21,7 +20,7 @@ from tests.admin.conftest import HARBOR_KEY, NORTHJOBS_KEY, SHARDS, AdminProcess
 from tests.admin.helpers import queued, store_queued_events
 from tests.conftest import EXAMPLE_BRANDS
 from tests.edge.conftest import EdgeProcess, wait_for_events
-from tests.store.backends import mongo_base_url, with_database  # noqa: F401  (fixture)
+from tests.store.backends import drop_database, mongo_base_url, with_database  # noqa: F401  (fixture)
 from tracer.brands import Brands
 from tracer.links import LinkBuilder
 from tracer.redis_server import RedisServer, free_port
@@ -76,11 +75,7 @@ def backend(
     database = f"tracer_admin_{uuid.uuid4().hex[:12]}"
     url = with_database(base_url, database)
     yield Backend(start_admin(redis_url, MONGODB_URL=url), tmp_path / "batcher-var", url)
-    client: pymongo.MongoClient = pymongo.MongoClient(base_url)
-    try:
-        client.drop_database(database)
-    finally:
-        client.close()
+    drop_database(base_url, database)
 
 
 @pytest.fixture

@@ -90,11 +90,15 @@ async def store_factory(
     for store in opened:
         await store.close()
     if store_kind == "mongo":
-        client: pymongo.MongoClient = pymongo.MongoClient(base_url)
-        try:
-            client.drop_database(database)
-        finally:
-            client.close()
+        drop_database(base_url, database)
+
+
+def drop_database(base_url: str, database: str) -> None:
+    client: pymongo.MongoClient = pymongo.MongoClient(base_url)
+    try:
+        client.drop_database(database)
+    finally:
+        client.close()
 
 
 @pytest.fixture
