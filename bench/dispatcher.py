@@ -392,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of the latency run")
     parser.add_argument(
         "--role",
-        choices=["bench", "receiver", "aiohttp", "raw"],
+        choices=["bench", "aiohttp", "raw"],
         default="bench",
         help=argparse.SUPPRESS,
     )
@@ -400,10 +400,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--secret", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)  # fmt: skip
-    if args.role == "receiver":  # kept for older callers: the aiohttp receiver
-        from bench.receivers import run_aiohttp
-
-        return run_aiohttp(args.port, args.secret)
     if args.role == "aiohttp":
         return run_aiohttp_client(args.url, args.secret, args.jobs, CONCURRENCY)
     if args.role == "raw":
