@@ -396,7 +396,6 @@ def main(argv: list[str] | None = None) -> int:
         default="bench",
         help=argparse.SUPPRESS,
     )
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--secret", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)  # fmt: skip
