@@ -17,7 +17,6 @@ Modules, one job each:
   dead_letters  dead-letter lists and fallback streams
   state         endpoint state shared through Redis
   metrics       counters and the Prometheus text
-  server        /metrics and /healthz
   options       tuning knobs from TRACER_* variables
 """
 

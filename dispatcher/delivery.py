@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 import time
 from dataclasses import dataclass
 
@@ -18,6 +19,9 @@ from dispatcher.ssrf import is_refusal
 RESPONSE_PEEK_BYTES = 65536
 # Statuses worth another attempt besides 5xx: the receiver is busy, not refusing.
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
+# A URL in an error's text, split into its origin and the rest (path, query: where a
+# receiver's tokens live). Details are logged and listed by `tracer dlq`: origin only.
+_URL = re.compile(r"(https?://[^/?#\s'\"]*)[^\s'\"]*")
 
 
 class Verdict(enum.Enum):
@@ -102,7 +106,9 @@ def classify(status: int, text: bytes, retry_after: str | None, latency_s: float
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc)
+    """The error's type and text, any URL in it cut to its origin (aiohttp names the
+    whole URL, query string included, in some errors)."""
+    text = _URL.sub(r"\1", str(exc))
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

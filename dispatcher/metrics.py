@@ -85,9 +85,11 @@ class Metrics:
         self,
         queue_depths: Iterable[tuple[str, int, int]] = (),
         dlq_depths: Iterable[tuple[str, int]] = (),
+        outcomes_refused: int = 0,
     ) -> str:
         """Prometheus text: `queue_depths` holds (queue, shard, length), `dlq_depths`
-        (brand, length), both read from Redis by the caller at scrape time."""
+        (brand, length), both read from Redis by the caller at scrape time;
+        `outcomes_refused` counts outcomes Redis refused to record (their jobs held)."""
         lines: list[str] = []
         stats = list(self.endpoints.values())
         for name, help_text in COUNTERS.items():
@@ -111,6 +113,13 @@ class Metrics:
         _header(lines, "tracer_webhook_dlq_depth", "Dead letters waiting per brand.", "gauge")
         for brand, depth in dlq_depths:
             lines.append(f'tracer_webhook_dlq_depth{{brand="{_escape(brand)}"}} {depth}')
+        _header(
+            lines,
+            "tracer_webhook_outcomes_refused_total",
+            "Outcomes Redis refused to record; their jobs stay held and are delivered again.",
+            "counter",
+        )
+        lines.append(f"tracer_webhook_outcomes_refused_total {outcomes_refused}")
         render_process(lines)
         return "\n".join(lines) + "\n"
 

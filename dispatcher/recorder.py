@@ -1,16 +1,20 @@
 """Writes delivery outcomes to Redis: in order, in pipelines, retried until they land.
 
 Every outcome ends with the removal of the job from the processing list (the ack); what
-records the outcome (a retry entry, a dead letter, a fallback stream entry) is queued
+records the outcome (a retry entry, a dead letter, a fallback stream entry) is written
 before it, so a crash in between can cause a duplicate delivery but never a lost job.
 
-Acks in a row on the same processing list go as one script call: on the busy path that
-is one command per pipeline instead of one per job, for Redis and for the client alike.
+One `write()` is one unit: the records of an outcome and the ack(s) that end it. The
+records of a pipeline's units go first, and a unit's acks only once its records have
+landed. When Redis refuses a record (a full Redis under `noeviction`, a key holding
+another type), the unit's acks are withheld: the job stays in the processing list, which
+goes back to the queue when the dispatcher stops (or is adopted when it dies), instead of
+being acknowledged with its outcome nowhere. On a Redis Cluster the same order matters
+even more: one pipeline is not one ordered stream there (each node gets its share at
+once), and a command that did not reach its node is written again, not a refusal.
 
-On a Redis Cluster one pipeline is not one ordered stream: each node gets its share at
-once, so an ack could land while the record before it (a dead letter, on its brand's
-node) fails. There the records are written first and the acks once they have landed,
-and a command that did not reach its node is written again, not taken for a refusal.
+Acks in a row on the same processing list go as one script call: on the busy path (only
+acks) that is one command per pipeline instead of one per job, for Redis and the client.
 """
 
 from __future__ import annotations
@@ -25,13 +29,15 @@ from redis.exceptions import AskError, ClusterError, RedisClusterException, TryA
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from tracer.redis_cluster import REDIS_ERRORS, AnyRedis, is_cluster
+from tracer.redis_cluster import REDIS_ERRORS, AnyRedis
 
 log = logging.getLogger("dispatcher.recorder")
 
 # (Redis client method, positional arguments), e.g. ("rpush", (key, payload)), or
 # ("ack", (processing list, raw job)): the job leaves the list (LREM key 1 raw).
 Command = tuple[str, tuple[Any, ...]]
+# The commands of one `write()`: records first in effect, then acks.
+Unit = list[Command]
 
 # Removes one occurrence of each ARGV from the list KEYS[1].
 _ACK = """
@@ -68,8 +74,9 @@ def ack(processing: str, raw: bytes) -> Command:
 class Recorder:
     def __init__(self, redis: AnyRedis) -> None:
         self.redis = redis
-        self._cluster = is_cluster(redis)
-        self._pending: list[Command] = []
+        self._pending: list[Unit] = []
+        # Units whose acks were withheld because Redis refused one of their records.
+        self.refused = 0
         self._wakeup = asyncio.Event()
         # Set whenever nothing is queued or being written.
         self._idle = asyncio.Event()
@@ -77,8 +84,9 @@ class Recorder:
         self._task: asyncio.Task[None] | None = None
 
     def write(self, *commands: Command) -> None:
-        """Queue commands; they reach Redis with the next pipeline, in this order."""
-        self._pending.extend(commands)
+        """Queue one unit: its records reach Redis with the next pipeline, in this order,
+        and its acks once the records have landed."""
+        self._pending.append(list(commands))
         self._idle.clear()
         self._wakeup.set()
 
@@ -97,7 +105,7 @@ class Recorder:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        return len(self._pending)
+        return sum(len(unit) for unit in self._pending)
 
     async def _run(self) -> None:
         delay = 0.05
@@ -121,19 +129,47 @@ class Recorder:
                     delay = min(delay * 2, 2.0)
             self._idle.set()
 
-    async def _execute(self, batch: list[Command]) -> None:
+    async def _execute(self, batch: list[Unit]) -> None:
         """Write `batch`, or raise. What has landed is removed from it, so that after a
         failure only the rest is written again."""
-        if self._cluster:
-            records = [command for command in batch if command[0] != "ack"]
-            if records:
-                # Records are never coalesced: one reply each.
-                replies = await self._pipeline(records)
-                missed = [c for c, r in zip(records, replies, strict=True) if _missed(r)]
-                batch[:] = [*missed, *(command for command in batch if command[0] == "ack")]
-                _raise_missed(replies)
-        if batch:
-            _raise_missed(await self._pipeline(batch))
+        if any(method != "ack" for unit in batch for method, _ in unit):
+            await self._write_records(batch)
+        acks = [command for unit in batch for command in unit]  # only acks are left
+        if acks:
+            _raise_missed(await self._pipeline(acks))
+        batch.clear()
+
+    async def _write_records(self, batch: list[Unit]) -> None:
+        """Write the records of `batch`; leave in it the acks of the units whose records
+        landed and all of the units with a record that did not reach Redis (then raise);
+        drop the units with a refused record, acks included."""
+        located = [
+            (u, c) for u, unit in enumerate(batch) for c, command in enumerate(unit)
+            if command[0] != "ack"
+        ]  # fmt: skip
+        replies = await self._pipeline([batch[u][c] for u, c in located])
+        landed, refused, missed = set(), set(), None
+        for place, reply in zip(located, replies, strict=True):
+            if _missed(reply):
+                missed = missed or reply
+            elif isinstance(reply, Exception):
+                refused.add(place[0])
+            else:
+                landed.add(place)
+        kept = []
+        for u, unit in enumerate(batch):
+            if u in refused:
+                self.refused += 1
+                log.error(
+                    "An outcome could not be recorded; its job stays in %s, to be queued "
+                    "again when this dispatcher stops (or is adopted if it dies)",
+                    next((args[0] for method, args in unit if method == "ack"), "no list"),
+                )
+                continue
+            kept.append([command for c, command in enumerate(unit) if (u, c) not in landed])
+        batch[:] = kept
+        if missed is not None:
+            raise missed
 
     async def _pipeline(self, batch: list[Command]) -> list[Any]:
         """One pipeline (acks coalesced); the reply of each call."""

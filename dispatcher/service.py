@@ -435,7 +435,7 @@ class Dispatcher:
             dlq = [(brand.id, length) for brand, length in zip(self.brands, lengths, strict=True)]
         except (*REDIS_ERRORS, OSError):
             depths, dlq = [], []
-        return self.metrics.render(depths, dlq)
+        return self.metrics.render(depths, dlq, outcomes_refused=self.recorder.refused)
 
     def totals(self) -> dict[str, int]:
         names = ("delivered", "retried", "dead_lettered", "fallback")

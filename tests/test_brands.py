@@ -94,6 +94,53 @@ def test_every_problem_is_reported_with_its_path_and_value() -> None:
     assert not any(p.startswith("brands[0]") for p in problems)
 
 
+WEBHOOK = """
+[[brands.webhooks]]
+url = "{url}"
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+fallback_stream = "{stream}"
+"""
+
+
+def _brand(brand_id: str, *hooks: tuple[str, str]) -> str:
+    head = (
+        f'[[brands]]\nid = "{brand_id}"\nname = "{brand_id}"\n'
+        f'hosts = ["t.{brand_id}.example"]\nlanding_url = "https://{brand_id}.example/"\n'
+    )
+    return head + "".join(WEBHOOK.format(url=url, stream=stream) for url, stream in hooks)
+
+
+def test_webhook_urls_and_fallback_streams_that_would_mix_data_are_refused() -> None:
+    """One URL listed twice in a brand would be one endpoint with two secrets; a stream
+    shared by two brands would give one brand's events to the other; a stream inside
+    Tracer's own keys would overwrite its state."""
+    text = _brand(
+        "one",
+        ("https://hooks.one.example/a", "one:events"),
+        ("https://hooks.one.example/a", "one:events"),
+        ("https://hooks.one.example/b", "tracer:dlq:{one}"),
+    ) + _brand(
+        "two",
+        ("https://hooks.two.example/a", "one:events"),
+        ("https://hooks.two.example/b", "tracer:fallback:two"),
+        ("https://hooks.two.example/c", "two events"),
+    )
+    with pytest.raises(ConfigurationError) as caught:
+        parse_brands(text)
+
+    problems = caught.value.problems
+    assert problems == [
+        "brands[0].webhooks[1].url: 'https://hooks.one.example/a' is already brands[0].webhooks[0]",
+        "brands[0].webhooks[2].fallback_stream: 'tracer:dlq:{one}' is not a usable stream "
+        "name (1 to 200 printable characters without spaces; under 'tracer:' only as "
+        "'tracer:fallback:<name>')",
+        "brands[1].webhooks[2].fallback_stream: 'two events' is not a usable stream name "
+        "(1 to 200 printable characters without spaces; under 'tracer:' only as "
+        "'tracer:fallback:<name>')",
+        "brands[1].webhooks[0].fallback_stream: 'one:events' already belongs to brand 'one'",
+    ]
+
+
 def test_config_check_lists_all_problems_and_exits_1(tmp_path: Path) -> None:
     broken = tmp_path / "brands.toml"
     broken.write_text(BROKEN)

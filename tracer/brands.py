@@ -245,6 +245,11 @@ _HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*(:\d{{1,5}})?")
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 _PARAM = re.compile(r"[A-Za-z0-9_.\-]+")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+# A fallback stream is the brand's own key: printable, no spaces, and inside Tracer's
+# namespace only under `tracer:fallback:` (anything else there is Tracer's state).
+_STREAM = re.compile(r"[!-~]{1,200}")
+_OWN_PREFIX = "tracer:"
+_FALLBACK_PREFIX = "tracer:fallback:"
 
 
 # Whitespace (every Unicode space, as str.isspace sees it) and control characters.
@@ -278,8 +283,16 @@ def _check_brand(brand: Brand, path: str, problems: list[str]) -> None:
             problems.append(f"{path}.hosts[{i}]: {host!r} is not a lower-case host name")
     if not is_http_url(brand.landing_url):
         problems.append(f"{path}.landing_url: {brand.landing_url!r} is not an http(s) URL")
+    urls: dict[str, int] = {}
     for i, hook in enumerate(brand.webhooks):
         _check_webhook(hook, f"{path}.webhooks[{i}]", problems)
+        if hook.url in urls:
+            # One URL is one endpoint (its id, pool, breaker, secret): list it once.
+            problems.append(
+                f"{path}.webhooks[{i}].url: {hook.url!r} is already "
+                f"{path}.webhooks[{urls[hook.url]}]"
+            )
+        urls.setdefault(hook.url, i)
     for param, template in brand.utm.items():
         if not _PARAM.fullmatch(param):
             problems.append(f"{path}.utm.{param}: not a valid query parameter name")
@@ -339,6 +352,17 @@ def _check_webhook(hook: Webhook, path: str, problems: list[str]) -> None:
         problems.append(f"{path}.max_concurrency: {hook.max_concurrency} must be >= 1")
     if not 0 < hook.timeout_s <= 120:
         problems.append(f"{path}.timeout_s: {hook.timeout_s} must be in (0, 120] seconds")
+    stream = hook.fallback_stream
+    if stream is not None and (
+        not _STREAM.fullmatch(stream)
+        or (stream.startswith(_OWN_PREFIX) and not stream.startswith(_FALLBACK_PREFIX))
+        or stream == _FALLBACK_PREFIX
+    ):
+        problems.append(
+            f"{path}.fallback_stream: {stream!r} is not a usable stream name (1 to 200 "
+            f"printable characters without spaces; under {_OWN_PREFIX!r} only as "
+            f"'{_FALLBACK_PREFIX}<name>')"
+        )
 
 
 def _check_bot_policy(policy: BotPolicy, path: str, problems: list[str]) -> None:
@@ -379,6 +403,7 @@ def _check_page(page: UnsubscribePage, path: str, problems: list[str]) -> None:
 def _check_unique(brands: list[Brand], problems: list[str]) -> None:
     seen_ids: dict[str, int] = {}
     seen_hosts: dict[str, str] = {}
+    seen_streams: dict[str, str] = {}
     for index, brand in enumerate(brands):
         if brand.id in seen_ids:
             problems.append(
@@ -392,3 +417,14 @@ def _check_unique(brands: list[Brand], problems: list[str]) -> None:
                     f"brand {seen_hosts[host]!r}"
                 )
             seen_hosts.setdefault(host, brand.id)
+        for i, hook in enumerate(brand.webhooks):
+            stream = hook.fallback_stream
+            if stream is None:
+                continue
+            # A stream shared by two brands would hand one brand's events to the other.
+            owner = seen_streams.setdefault(stream, brand.id)
+            if owner != brand.id:
+                problems.append(
+                    f"brands[{index}].webhooks[{i}].fallback_stream: {stream!r} already "
+                    f"belongs to brand {owner!r}"
+                )

@@ -151,3 +151,23 @@ async def test_an_endpoint_never_has_more_requests_in_flight_than_its_limit(
 
     assert most == 3
     assert receiver.delivered_event_ids() == {job.event.id for job in jobs}
+
+
+async def test_an_outcome_redis_refuses_keeps_its_job_held(redis_url, redis_client):
+    """A record Redis refuses (here the fallback stream's name holds a string) is not
+    followed by its ack: the job stays in the processing list, to be delivered again,
+    while the other outcomes of the same pipeline land."""
+    redis_client.rpush("p:0", b"refused", b"fine")
+    redis_client.set("taken", "not a stream")
+    redis = Redis.from_url(redis_url)
+    recorder = Recorder(redis)
+    recorder.start()
+    try:
+        recorder.write(("xadd", ("taken", {"event": b"x"})), ack("p:0", b"refused"))
+        recorder.write(("rpush", ("dlq", b"y")), ack("p:0", b"fine"))
+        assert await recorder.stop(timeout_s=5) == 0
+    finally:
+        await redis.aclose()
+    assert redis_client.lrange("p:0", 0, -1) == [b"refused"]
+    assert redis_client.lrange("dlq", 0, -1) == [b"y"]
+    assert recorder.refused == 1

@@ -110,3 +110,37 @@ def test_metrics_text_parses_as_prometheus():
     assert latency[("tracer_webhook_latency_seconds_bucket", "+Inf")] == 3
     assert latency[("tracer_webhook_latency_seconds_count", None)] == 3
     assert families["tracer_webhook_queue_depth"].samples[0].value == 5
+
+
+async def test_an_error_detail_names_the_receiver_origin_never_its_path_or_query():
+    """A malformed answer makes aiohttp raise an error naming the whole URL; the detail kept
+    (logged, listed by `tracer dlq`) keeps its origin only."""
+    import asyncio
+
+    import aiohttp
+    import yarl
+
+    from dispatcher.deadlines import Deadlines
+    from dispatcher.delivery import Verdict, post
+
+    async def answer_garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 2OO Okay\r\nX: y\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer_garbage, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    deadlines = Deadlines()
+    timer = asyncio.create_task(deadlines.run())
+    try:
+        async with aiohttp.ClientSession() as session:
+            url = yarl.URL(f"http://127.0.0.1:{port}/hooks/tracer?token=s3cr3t-t0ken")
+            outcome = await post(session, url, b"{}", {}, deadlines.within(5))
+    finally:
+        timer.cancel()
+        server.close()
+
+    assert outcome.verdict is Verdict.RETRY
+    assert f"127.0.0.1:{port}" in outcome.detail
+    assert "s3cr3t-t0ken" not in outcome.detail and "/hooks/tracer" not in outcome.detail
