@@ -17,8 +17,9 @@ from redis import Redis
 from dispatcher.queue import shard_for
 from dispatcher.recorder import Command
 from tracer import redis_keys
+from tracer.brands import Brand
 from tracer.events import to_json
-from tracer.webhooks import WebhookJob, encode_job
+from tracer.webhooks import WebhookJob, encode_job, endpoint_id, endpoints, subscribers
 
 
 class DeadLetter(msgspec.Struct, array_like=True, kw_only=True):
@@ -64,37 +65,64 @@ def read(redis: Redis, brand: str, since: float = 0.0) -> list[tuple[bytes, Dead
     return letters
 
 
+def current_targets(brand: Brand | None) -> Callable[[WebhookJob], list[str]]:
+    """Where a dead letter of `brand` goes on replay, by the brands file as it is now: its
+    own endpoint while the brand still has it; after a URL change, the brand's endpoints
+    that subscribe to the event now; nowhere for a brand gone from the file."""
+    if brand is None:
+        return lambda job: []
+    known = endpoints(brand)
+
+    def targets(job: WebhookJob) -> list[str]:
+        if job.endpoint in known:
+            return [job.endpoint]
+        return [endpoint_id(brand.id, hook.url) for hook in subscribers(brand, job.event)]
+
+    return targets
+
+
 def replay(
     redis: Redis,
     brand: str,
     shards: int,
+    targets: Callable[[WebhookJob], list[str]],
     since: float = 0.0,
     progress: Callable[[int, int], None] | None = None,
     chunk: int = 500,
-) -> int:
+) -> tuple[int, int]:
     """Re-drive the brand's dead letters (from `since`) to the webhook queue with a fresh
-    attempt count. Each is queued before it leaves the dead-letter list, so an interrupted
-    replay leaves duplicates (same `webhook-id`), never a gap. Returns how many."""
+    attempt count, each to the endpoints `targets` names for it. Each is queued before it
+    leaves the dead-letter list, so an interrupted replay leaves duplicates (same
+    `webhook-id`), never a gap. A letter with no target stays. Returns (replayed, kept)."""
     letters = read(redis, brand, since)
-    done = 0
+    replayed = kept = 0
     for batch in _chunks(letters, chunk):
         # Two round trips, not one pipeline: on a cluster the shard and the dead-letter
         # list live on different nodes, and the push must have landed before the removal.
+        leaving = []
         with redis.pipeline(transaction=False) as pipe:
-            for _, letter in batch:
-                job = msgspec.structs.replace(letter.job, attempt=0, last_error="")
-                pipe.rpush(
-                    redis_keys.webhook_shard(shard_for(job.endpoint, shards)), encode_job(job)
-                )
+            for raw, letter in batch:
+                endpoints_now = targets(letter.job)
+                if not endpoints_now:
+                    kept += 1
+                    continue
+                leaving.append(raw)
+                for endpoint in endpoints_now:
+                    job = msgspec.structs.replace(
+                        letter.job, endpoint=endpoint, attempt=0, last_error=""
+                    )
+                    pipe.rpush(
+                        redis_keys.webhook_shard(shard_for(endpoint, shards)), encode_job(job)
+                    )
             pipe.execute()
         with redis.pipeline(transaction=False) as pipe:
-            for raw, _ in batch:
+            for raw in leaving:
                 pipe.lrem(redis_keys.webhook_dlq(brand), 1, raw)
             pipe.execute()
-        done += len(batch)
+        replayed += len(leaving)
         if progress is not None:
-            progress(done, len(letters))
-    return done
+            progress(replayed + kept, len(letters))
+    return replayed, kept
 
 
 def _chunks(items: list, size: int) -> Iterable[list]:

@@ -98,6 +98,9 @@ class EventRecorder:
         self._next_shard = int.from_bytes(os.urandom(2), "big") % shards
         self._spool: SpoolFile | None = None
         self._wake = asyncio.Event()
+        # While the flusher lingers for more events: resolved when the wait is over
+        # (its timer fired, or the buffer reached `flush_max_events`).
+        self._lingering: asyncio.Future[None] | None = None
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         self._client: aioredis.Redis | RedisCluster | None = None
@@ -108,8 +111,12 @@ class EventRecorder:
         buffer = self._buffer
         buffer.append(item)
         size = len(buffer)
-        if size == 1 or size >= self.flush_max_events:
+        if size == 1:
             self._wake.set()
+        elif size >= self.flush_max_events:
+            self._wake.set()
+            if self._lingering is not None:
+                _end(self._lingering)
 
     @property
     def client(self) -> aioredis.Redis | RedisCluster:
@@ -139,6 +146,10 @@ class EventRecorder:
             )
         self._push = self._client.register_script(PUSH_BATCH_SCRIPT)
         self.spool_dir.mkdir(parents=True, exist_ok=True)
+        # Known before the first event: /readyz reports it, the flusher spools at once.
+        self.redis_available = await self._ping()
+        if not self.redis_available:
+            logger.error("Redis unreachable at start; events are spooled until it answers")
         self._task = asyncio.get_running_loop().create_task(self._run(), name="event-flusher")
 
     async def close(self) -> None:
@@ -167,7 +178,7 @@ class EventRecorder:
                 await self._wait_for_work()
             if self._buffer and len(self._buffer) < self.flush_max_events and not self._closing:
                 # Let a few more events arrive so one round trip carries many.
-                await asyncio.sleep(self.flush_interval_s)
+                await self._linger()
             batch, self._buffer = self._buffer, []
             if batch:
                 await self._deliver(self._next_batch(self.encode(batch)))
@@ -185,6 +196,17 @@ class EventRecorder:
                 last_orphan_check = now
                 if self.redis_available and self._spool is None:
                     await self._adopt_orphans()
+
+    async def _linger(self) -> None:
+        """Wait `flush_interval_s`, or until the buffer holds `flush_max_events`."""
+        loop = asyncio.get_running_loop()
+        lingering = self._lingering = loop.create_future()
+        timer = loop.call_later(self.flush_interval_s, _end, lingering)
+        try:
+            await lingering
+        finally:
+            timer.cancel()
+            self._lingering = None
 
     async def _wait_for_work(self) -> None:
         self._wake.clear()
@@ -279,3 +301,8 @@ class EventRecorder:
         except (*REDIS_ERRORS, OSError):
             return False
         return True
+
+
+def _end(lingering: asyncio.Future[None]) -> None:
+    if not lingering.done():
+        lingering.set_result(None)

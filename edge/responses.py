@@ -14,7 +14,8 @@ PIXEL_GIF = (
 )
 assert len(PIXEL_GIF) == 43
 
-NO_STORE = (b"cache-control", b"no-store, no-cache, must-revalidate, max-age=0")
+# RFC 9111: no-store alone keeps every cache (browser, proxy, image proxy) from storing it.
+NO_STORE = (b"cache-control", b"no-store")
 NO_REFERRER = (b"referrer-policy", b"no-referrer")
 NO_INDEX = (b"x-robots-tag", b"noindex, nofollow")
 # Headers of every redirect; the Location header is added per request.

@@ -203,3 +203,22 @@ def test_bad_settings_name_the_variable(tmp_path: Path) -> None:
 
     assert result.returncode == 1
     assert "TRACER_EDGE_PORT: 'eighty' is not valid" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("abc", "TRACER_EDGE_WORKERS: 'abc' is not valid"), ("0", "edge_workers: 0 must be >= 1")],
+)
+def test_a_bad_edge_worker_count_is_named_before_the_edge_starts(
+    tmp_path: Path, value: str, message: str
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tracer", "edge"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"TRACER_EDGE_WORKERS": value, "TRACER_DATA_DIR": str(tmp_path), "PATH": "/usr/bin"},
+    )
+
+    assert result.returncode == 1
+    assert message in result.stderr

@@ -96,14 +96,14 @@ def classifier() -> Classifier:
 
 OPENS = [
     # People reading in a mail client or webmail that loads images itself
-    (RESIDENTIAL, CHROME_WIN, v("human")),
-    (RESIDENTIAL, FIREFOX_WIN, v("human")),
-    (RESIDENTIAL, SAFARI_MAC, v("human")),
-    (RESIDENTIAL, APPLE_MAIL_IPHONE, v("human")),
-    (RESIDENTIAL, OUTLOOK_DESKTOP, v("human")),
-    (RESIDENTIAL, OUTLOOK_IOS, v("human")),
-    (RESIDENTIAL, THUNDERBIRD, v("human")),
-    (RESIDENTIAL_V6, CHROME_ANDROID, v("human")),
+    (RESIDENTIAL, CHROME_WIN, v("human", "no_signal")),
+    (RESIDENTIAL, FIREFOX_WIN, v("human", "no_signal")),
+    (RESIDENTIAL, SAFARI_MAC, v("human", "no_signal")),
+    (RESIDENTIAL, APPLE_MAIL_IPHONE, v("human", "no_signal")),
+    (RESIDENTIAL, OUTLOOK_DESKTOP, v("human", "no_signal")),
+    (RESIDENTIAL, OUTLOOK_IOS, v("human", "no_signal")),
+    (RESIDENTIAL, THUNDERBIRD, v("human", "no_signal")),
+    (RESIDENTIAL_V6, CHROME_ANDROID, v("human", "no_signal")),
     # Image proxies: real opens, fetched on the reader's behalf
     (GOOGLE_PROXY, GMAIL_PROXY, v("proxy", "net:gmail-image-proxy", "ua:gmail-image-proxy")),
     (RESIDENTIAL, GMAIL_PROXY, v("proxy", "ua:gmail-image-proxy")),
@@ -136,15 +136,15 @@ def test_open_verdicts(classifier: Classifier, ip: str, ua: str, expected: Verdi
 
 CLICKS = [
     # People clicking in a browser
-    (RESIDENTIAL, CHROME_WIN, v("human")),
-    (RESIDENTIAL, CHROME_ANDROID, v("human")),
-    (RESIDENTIAL, FIREFOX_WIN, v("human")),
-    (RESIDENTIAL, FIREFOX_ANDROID, v("human")),
-    (RESIDENTIAL, SAFARI_MAC, v("human")),
-    (RESIDENTIAL, SAFARI_IPHONE, v("human")),
-    (RESIDENTIAL_V6, SAFARI_IPHONE, v("human")),
+    (RESIDENTIAL, CHROME_WIN, v("human", "no_signal")),
+    (RESIDENTIAL, CHROME_ANDROID, v("human", "no_signal")),
+    (RESIDENTIAL, FIREFOX_WIN, v("human", "no_signal")),
+    (RESIDENTIAL, FIREFOX_ANDROID, v("human", "no_signal")),
+    (RESIDENTIAL, SAFARI_MAC, v("human", "no_signal")),
+    (RESIDENTIAL, SAFARI_IPHONE, v("human", "no_signal")),
+    (RESIDENTIAL_V6, SAFARI_IPHONE, v("human", "no_signal")),
     # Apple's network says nothing about a click: a person at Apple, or a relay user
-    (APPLE, SAFARI_IPHONE, v("human")),
+    (APPLE, SAFARI_IPHONE, v("human", "no_signal")),
     # Security gateways following every link
     (SAFELINKS, CHROME_WIN, v("scanner", "net:microsoft-safelinks")),
     (PROOFPOINT, FIREFOX_WIN, v("scanner", "net:proofpoint")),
@@ -180,7 +180,7 @@ def test_click_verdicts(classifier: Classifier, ip: str, ua: str, expected: Verd
 def test_a_person_is_human_with_no_reasons(classifier: Classifier) -> None:
     verdict = classifier.click(RESIDENTIAL, CHROME_WIN, "GET", age_s=600.0)
     assert verdict is HUMAN
-    assert verdict == ("human", ())
+    assert verdict == ("human", ("no_signal",))
 
 
 def test_head_is_a_link_checker(classifier: Classifier) -> None:
@@ -440,7 +440,8 @@ class TestGarbage:
             assert verdict.agent in AGENTS
             assert isinstance(verdict.reasons, tuple)
             assert all(isinstance(r, str) and r for r in verdict.reasons)
-            assert (verdict.agent == "human") == (verdict.reasons == ())
+            assert verdict.reasons  # every verdict says why
+            assert (verdict.agent == "human") == (verdict.reasons == ("no_signal",))
 
 
 def test_the_user_agent_cache_is_bounded() -> None:

@@ -34,7 +34,7 @@ LINES = [
 ]
 
 OPEN_ANSWERS = [
-    "human\t",
+    "human\tno_signal",
     "mpp\tnet:apple,ua:apple-mpp",
     "proxy\tnet:gmail-image-proxy,ua:gmail-image-proxy",
     "error\tbad_line",
@@ -42,7 +42,7 @@ OPEN_ANSWERS = [
     "error\tbad_line",
     "error\tbad_line",
     "bot\tno_ua",
-    "human\t",
+    "human\tno_signal",
     "error\tbad_line",
     "scanner\tnet:barracuda",
 ]
@@ -97,7 +97,7 @@ def test_click_verdicts(input_file: Path) -> None:
     assert answers[1] == "bot\tua:apple-mpp"  # MPP does not click
     assert answers[2] == "bot\tua:gmail-image-proxy"
     assert answers[4] == "scanner\tnet:microsoft-safelinks,ua:curl,head"
-    assert answers[8] == "human\t"
+    assert answers[8] == "human\tno_signal"
     assert answers[10] == "scanner\tnet:barracuda"
 
 
@@ -116,7 +116,7 @@ def test_brand_overrides(input_file: Path, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     answers = done.stdout.decode().splitlines()
     assert answers[8] == "scanner\tnet:audited-gateway"
-    assert answers[10] == "human\t"  # barracuda ignored by this brand
+    assert answers[10] == "human\tno_signal"  # barracuda ignored by this brand
 
 
 def test_unknown_brand_is_an_error(tmp_path: Path) -> None:
@@ -142,7 +142,7 @@ def test_undecodable_and_huge_lines() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.decode().splitlines() == [
         "bot\tua:curl",
-        "human\t",
+        "human\tno_signal",
         "error\tbad_line",
         "bot\tua:wget",
     ]
@@ -162,7 +162,7 @@ def test_answers_stream_before_input_ends() -> None:
         assert process.stdout.readline() == b"bot\tua:python-requests\n"
         process.stdin.write(f"1.2.3.4\t{CHROME}\n".encode())
         process.stdin.flush()
-        assert process.stdout.readline() == b"human\t\n"
+        assert process.stdout.readline() == b"human\tno_signal\n"
         process.stdin.close()
         assert process.wait(timeout=30) == 0
     finally:

@@ -36,6 +36,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     sentry_dsn: str | None = None
     edge_host: str = "0.0.0.0"
     edge_port: int = 8080
+    # granian worker processes of `tracer edge` (and of the edge `tracer up` starts).
+    edge_workers: int = 1
     admin_host: str = "127.0.0.1"
     admin_port: int = 8081
     # Events are flushed to Redis when this many are buffered, or after this delay.
@@ -77,6 +79,7 @@ ENVIRONMENT = {
     "TRACER_EDGE_PORT": "edge_port",
     "TRACER_ADMIN_PORT": "admin_port",
     "TRACER_EDGE_HOST": "edge_host",
+    "TRACER_EDGE_WORKERS": "edge_workers",
     "TRACER_ADMIN_HOST": "admin_host",
     "TRACER_FLUSH_MAX_EVENTS": "flush_max_events",
     "TRACER_FLUSH_INTERVAL_S": "flush_interval_s",
@@ -118,6 +121,8 @@ def _check(settings: Settings) -> None:
         port = getattr(settings, name)
         if not 0 < port < 65536:
             raise ConfigurationError(f"{name}: {port} is not a TCP port")
+    if settings.edge_workers < 1:
+        raise ConfigurationError(f"edge_workers: {settings.edge_workers} must be >= 1")
     if settings.edge_port == settings.admin_port:
         raise ConfigurationError(
             f"admin_port: {settings.admin_port} must differ from edge_port "

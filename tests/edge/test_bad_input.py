@@ -128,20 +128,32 @@ def test_expired_links_get_the_landing_page(
 
 
 @pytest.mark.parametrize(
-    ("request_bytes", "expected_status"),
+    ("request_bytes", "expected_status", "counted_as"),
     [
         # invalid UTF-8 in the path (granian refuses it before the application)
-        (b"GET /c/\xff\xfe\xfd HTTP/1.1\r\nHost: t.northjobs.example\r\n\r\n", {400}),
+        (b"GET /c/\xff\xfe\xfd HTTP/1.1\r\nHost: t.northjobs.example\r\n\r\n", {400}, None),
         # no Host header at all
-        (b"GET /c/abc HTTP/1.1\r\n\r\n", {404}),
+        (b"GET /c/abc HTTP/1.1\r\n\r\n", {404}, "unknown_host"),
         # a host no brand owns
-        (b"GET /c/abc HTTP/1.1\r\nHost: evil.example\r\n\r\n", {404}),
+        (b"GET /c/abc HTTP/1.1\r\nHost: evil.example\r\n\r\n", {404}, "unknown_host"),
         # a path over 8 KB
-        (b"GET /c/" + b"A" * 9000 + b" HTTP/1.1\r\nHost: t.northjobs.example\r\n\r\n", {302}),
+        (
+            b"GET /c/" + b"A" * 9000 + b" HTTP/1.1\r\nHost: t.northjobs.example\r\n\r\n",
+            {302},
+            "path_too_long",
+        ),
         # a path far over any limit (granian refuses it)
-        (b"GET /c/" + b"A" * 100_000 + b" HTTP/1.1\r\nHost: t.northjobs.example\r\n\r\n", {414}),
+        (
+            b"GET /c/" + b"A" * 100_000 + b" HTTP/1.1\r\nHost: t.northjobs.example\r\n\r\n",
+            {414},
+            None,
+        ),
         # an unknown route on a brand host
-        (b"GET /wp-login.php HTTP/1.1\r\nHost: t.northjobs.example\r\n\r\n", {404}),
+        (
+            b"GET /wp-login.php HTTP/1.1\r\nHost: t.northjobs.example\r\n\r\n",
+            {404},
+            "unknown_route",
+        ),
     ],
     ids=[
         "invalid-utf8",
@@ -153,7 +165,7 @@ def test_expired_links_get_the_landing_page(
     ],
 )
 def test_malformed_requests_never_get_a_500_or_a_foreign_redirect(
-    edge: EdgeProcess, request_bytes: bytes, expected_status: set[int]
+    edge: EdgeProcess, request_bytes: bytes, expected_status: set[int], counted_as: str | None
 ) -> None:
     answer = raw_request(edge.port, request_bytes)
 
@@ -162,6 +174,50 @@ def test_malformed_requests_never_get_a_500_or_a_foreign_redirect(
     for line in answer.split(b"\r\n\r\n")[0].split(b"\r\n"):
         if line.lower().startswith(b"location:"):
             assert line.split(b":", 1)[1].strip() == LANDING.encode()
+    if counted_as is not None:
+        assert rejected(edge) == {counted_as: 1}
+
+
+def test_bad_tokens_on_the_pixel_and_unsubscribe_routes(
+    edge: EdgeProcess, builder: LinkBuilder, redis_client: redis.Redis
+) -> None:
+    """Pixels answer a 404 that is still a GIF (mail clients show no broken image);
+    unsubscribe pages send a GET to the landing page and answer a POST with the brand's
+    "no longer valid" page; a token for another route or brand opens nothing."""
+    pixel = builder.open("northjobs", "m-1", recipient="a@b.example").split(HOST, 1)[1]
+    pixel = pixel.removesuffix(".gif")
+    page = builder.unsubscribe("northjobs", "m-1", recipient="a@b.example").split(HOST, 1)[1]
+    click = builder.click("northjobs", "m-1", "https://northjobs.example/j").split(HOST, 1)[1]
+    foreign = builder.open("harborcareers", "m-1", recipient="a@b.example")
+    foreign_pixel = "/o/" + foreign.split("/o/", 1)[1].removesuffix(".gif")
+    tampered_pixel = pixel[:3] + flip(pixel[3:], 10)
+    tampered_page = page[:3] + flip(page[3:], 10)
+
+    for path in (tampered_pixel, tampered_pixel + ".gif", foreign_pixel, "/o/" + click[3:]):
+        reply = fetch(edge.port, path, HOST)
+        assert reply.status == 404, path
+        assert reply.headers["content-type"] == "image/gif"
+        assert len(reply.body) == 43
+    reply = fetch(edge.port, tampered_page, HOST)
+    assert (reply.status, reply.location) == (302, LANDING)
+    reply = fetch(edge.port, tampered_page, HOST, method="POST", body=b"List-Unsubscribe=One-Click")
+    assert reply.status == 404
+    assert b"<html" in reply.body.lower() and "location" not in reply.headers
+
+    assert rejected(edge) == {"tampered": 4, "wrong_host": 1, "wrong_route": 1}
+    assert wait_for_events(redis_client, 1, timeout_s=0.5) == []
+
+
+def test_a_redirect_never_shows_the_recipient(edge: EdgeProcess, builder: LinkBuilder) -> None:
+    url = builder.click(
+        "northjobs", "m-r", "https://northjobs.example/jobs/5", recipient="reader@mail.example"
+    )
+
+    location = edge.get(url).location
+
+    assert location.startswith("https://northjobs.example/jobs/5?")
+    for text in (url, location):
+        assert "reader" not in text and "mail.example" not in text
 
 
 def test_missing_user_agent_is_answered_and_classified(

@@ -194,7 +194,7 @@ def test_client_address_comes_from_nginx_and_a_spoofed_header_is_ignored(
     for reply in (plain, spoofed):
         assert reply.status == 302
         assert reply.location.startswith("https://northjobs.example/jobs/7?")
-        assert reply.headers["cache-control"].startswith("no-store")
+        assert reply.headers["cache-control"] == "no-store"
     ips = {event.message_id: event.ip for event in wait_for_events(redis_client, 2)}
     assert ips == {"m-plain": "127.0.5.0", "m-spoofed": "127.0.5.0"}
     assert request(port, "/metrics", "t.northjobs.example").status == 404

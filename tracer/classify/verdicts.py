@@ -47,7 +47,8 @@ RANK_NAMES = {
 UA_RANKS = {"scanner": UA_SCANNER, "mpp": MPP, "proxy": PROXY, "preview": PREVIEW, "bot": UA_BOT}
 NET_RANKS = {"scanner": NET_SCANNER, "mpp": MPP, "proxy": PROXY, "preview": PREVIEW, "bot": UA_BOT}
 
-HUMAN = Verdict("human", ())
+# No signal at all: a person, and the verdict still says why.
+HUMAN = Verdict("human", ("no_signal",))
 MEMO_MAX_ENTRIES = 65_536
 
 

@@ -107,16 +107,29 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_replay(args: argparse.Namespace) -> int:
     settings, brands = _load()
-    total = 0
+    total = kept = 0
     with _client(settings) as client:
         for brand in _brand_ids(brands, args.brand):
             bar = ProgressBar(f"replay {brand}")
-            count = dead_letters.replay(
-                client, brand, settings.queue_shards, since=args.since, progress=bar.update
+            targets = dead_letters.current_targets(brands.by_id.get(brand))
+            replayed, left = dead_letters.replay(
+                client,
+                brand,
+                settings.queue_shards,
+                targets,
+                since=args.since,
+                progress=bar.update,
             )
             bar.close()
-            total += count
+            total += replayed
+            kept += left
     print(f"replayed {total} dead letter(s)")
+    if kept:
+        print(
+            f"kept {kept} dead letter(s): no endpoint in the brands file takes them now "
+            "(a brand removed, or no endpoint subscribes to their event type)",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -19,7 +19,13 @@ logger = logging.getLogger("tracer.up")
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("up", help="run every role, supervised (Ctrl-C stops all)")
-    parser.add_argument("--edge-workers", type=int, default=1, help="edge worker processes")
+    parser.add_argument(
+        "--workers",
+        "--edge-workers",
+        dest="edge_workers",
+        type=int,
+        help="edge worker processes (default: TRACER_EDGE_WORKERS or 1)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -40,7 +46,11 @@ def run(args: argparse.Namespace) -> int:
         roles.append(Role("redis", redis.command(), ready=redis.ping, infrastructure=True))
         env["REDIS_URL"] = redis.url
     redis_url = env.get("REDIS_URL") or settings.redis_url or ""
-    roles.append(Role("edge", tracer_command("edge", "--workers", str(args.edge_workers)), env=env))
+    workers = settings.edge_workers if args.edge_workers is None else args.edge_workers
+    if workers < 1:
+        print("error: --workers must be >= 1")
+        return 2
+    roles.append(Role("edge", tracer_command("edge", "--workers", str(workers)), env=env))
     # The admin API puts events on the queue too: it stops with the edge, before consumers.
     for name in ("admin", "batcher", "dispatcher"):
         if _available(name):

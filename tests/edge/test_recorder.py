@@ -1,0 +1,68 @@
+"""The edge's recorder on its own, against a real redis-server: when a batch leaves."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from edge.recorder import EventRecorder
+from tests.dispatcher.helpers import until
+from tracer import redis_keys
+
+SHARDS = 4
+
+
+def _recorder(redis_url: str, spool_dir: Path, *, max_events: int, interval_s: float):
+    return EventRecorder(
+        redis_url,
+        spool_dir,
+        shards=SHARDS,
+        flush_max_events=max_events,
+        flush_interval_s=interval_s,
+        redis_timeout_s=2.0,
+        producer="test",
+    )
+
+
+def _queued(redis_client) -> int:
+    return sum(redis_client.llen(redis_keys.event_shard(shard)) for shard in range(SHARDS))
+
+
+async def test_a_full_buffer_leaves_without_waiting_out_the_interval(
+    redis_url: str, redis_client, tmp_path: Path
+) -> None:
+    recorder = _recorder(redis_url, tmp_path, max_events=50, interval_s=30.0)
+    await recorder.start()
+    try:
+        recorder.record(b"first")
+        await asyncio.sleep(0.05)  # the flusher is now lingering for more
+        for n in range(49):
+            recorder.record(b"event %d" % n)
+        await until(lambda: _queued(redis_client) == 50, 5.0, "the full batch, long before 30 s")
+        assert recorder.stats.batches_pushed == 1
+    finally:
+        await recorder.close()
+
+
+async def test_a_partial_buffer_leaves_after_the_interval(
+    redis_url: str, redis_client, tmp_path: Path
+) -> None:
+    recorder = _recorder(redis_url, tmp_path, max_events=50, interval_s=0.3)
+    await recorder.start()
+    try:
+        recorder.record(b"only")
+        await asyncio.sleep(0.1)
+        assert _queued(redis_client) == 0  # still lingering
+        await asyncio.sleep(0.6)
+        assert _queued(redis_client) == 1
+    finally:
+        await recorder.close()
+
+
+async def test_redis_down_at_start_is_known_before_any_event(tmp_path: Path) -> None:
+    recorder = _recorder("redis://127.0.0.1:9/0", tmp_path, max_events=50, interval_s=0.002)
+    await recorder.start()
+    try:
+        assert recorder.redis_available is False
+    finally:
+        await recorder.close()
