@@ -38,8 +38,10 @@ async def test_receiver_down_for_a_while_gets_everything_once_back(
 
     assert receiver.rejected == []
     assert receiver.delivered_event_ids() == {job.event.id for job in jobs}
+    first_seen: dict[str, dict] = {}
     for seen in receiver.requests:
         assert seen.payload["id"] == seen.webhook_id
+        assert first_seen.setdefault(seen.webhook_id, seen.payload) == seen.payload
     stats = dispatcher.metrics.endpoints[endpoint_id("acme", receiver.url)]
     assert stats.failed["connection"] > 0
     assert stats.dead_lettered == 0

@@ -94,3 +94,30 @@ def test_batch_id_is_stable_and_order_free():
 def test_signer_repr_hides_secrets():
     secret = new_secret()
     assert secret.removeprefix("whsec_") not in repr(Signer([secret]))
+
+
+async def test_the_test_receiver_rejects_what_the_verifier_rejects():
+    """Negative control for every delivery test that asserts `receiver.rejected == []`:
+    over HTTP, the receiver answers 401 to a tampered body or a foreign secret's signature
+    and lists it, and accepts the genuine message."""
+    import aiohttp
+
+    from tests.dispatcher.helpers import Receiver
+
+    secret = new_secret()
+    receiver = await Receiver(secret).start()
+    msg_id, body = message([make_event()], batched=False)
+    genuine = Signer([secret]).headers(msg_id, body)
+    foreign = Signer([new_secret()]).headers(msg_id, body)
+    try:
+        async with aiohttp.ClientSession() as session:
+            statuses = []
+            for data, headers in ((body + b" ", genuine), (body, foreign), (body, genuine)):
+                async with session.post(receiver.url, data=data, headers=headers) as reply:
+                    statuses.append(reply.status)
+    finally:
+        await receiver.stop()
+
+    assert statuses == [401, 401, 200]
+    assert len(receiver.rejected) == 2
+    assert [seen.webhook_id for seen in receiver.delivered] == [msg_id]
