@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from edge.recorder import EventRecorder
@@ -12,8 +14,11 @@ from tracer import redis_keys
 SHARDS = 4
 
 
-def _recorder(redis_url: str, spool_dir: Path, *, max_events: int, interval_s: float):
-    return EventRecorder(
+@asynccontextmanager
+async def running(
+    redis_url: str, spool_dir: Path, *, max_events: int = 50, interval_s: float
+) -> AsyncIterator[EventRecorder]:
+    recorder = EventRecorder(
         redis_url,
         spool_dir,
         shards=SHARDS,
@@ -22,6 +27,11 @@ def _recorder(redis_url: str, spool_dir: Path, *, max_events: int, interval_s: f
         redis_timeout_s=2.0,
         producer="test",
     )
+    await recorder.start()
+    try:
+        yield recorder
+    finally:
+        await recorder.close()
 
 
 def _queued(redis_client) -> int:
@@ -31,38 +41,26 @@ def _queued(redis_client) -> int:
 async def test_a_full_buffer_leaves_without_waiting_out_the_interval(
     redis_url: str, redis_client, tmp_path: Path
 ) -> None:
-    recorder = _recorder(redis_url, tmp_path, max_events=50, interval_s=30.0)
-    await recorder.start()
-    try:
+    async with running(redis_url, tmp_path, interval_s=30.0) as recorder:
         recorder.record(b"first")
         await asyncio.sleep(0.05)  # the flusher is now lingering for more
         for n in range(49):
             recorder.record(b"event %d" % n)
         await until(lambda: _queued(redis_client) == 50, 5.0, "the full batch, long before 30 s")
         assert recorder.stats.batches_pushed == 1
-    finally:
-        await recorder.close()
 
 
 async def test_a_partial_buffer_leaves_after_the_interval(
     redis_url: str, redis_client, tmp_path: Path
 ) -> None:
-    recorder = _recorder(redis_url, tmp_path, max_events=50, interval_s=0.3)
-    await recorder.start()
-    try:
+    async with running(redis_url, tmp_path, interval_s=0.3) as recorder:
         recorder.record(b"only")
         await asyncio.sleep(0.1)
         assert _queued(redis_client) == 0  # still lingering
         await asyncio.sleep(0.6)
         assert _queued(redis_client) == 1
-    finally:
-        await recorder.close()
 
 
 async def test_redis_down_at_start_is_known_before_any_event(tmp_path: Path) -> None:
-    recorder = _recorder("redis://127.0.0.1:9/0", tmp_path, max_events=50, interval_s=0.002)
-    await recorder.start()
-    try:
+    async with running("redis://127.0.0.1:9/0", tmp_path, interval_s=0.002) as recorder:
         assert recorder.redis_available is False
-    finally:
-        await recorder.close()
