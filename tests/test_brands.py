@@ -222,3 +222,15 @@ def test_a_bad_edge_worker_count_is_named_before_the_edge_starts(
 
     assert result.returncode == 1
     assert message in result.stderr
+
+
+def test_an_api_key_pasted_where_its_hash_belongs_is_named_not_shown() -> None:
+    raw_key = "trk_live_6f1c2b9a0e7d4c3b8a5f"
+    text = MINIMAL + f'\n[[brands.api_keys]]\nid = "crm"\nsha256 = "{raw_key}"\n'
+
+    with pytest.raises(ConfigurationError) as caught:
+        parse_brands(text)
+
+    (problem,) = caught.value.problems
+    assert problem.startswith("brands[0].api_keys[0].sha256: 'trk_…' (29 characters) must be")
+    assert raw_key not in problem

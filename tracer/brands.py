@@ -314,7 +314,16 @@ def _check_brand(brand: Brand, path: str, problems: list[str]) -> None:
     _check_page(brand.unsubscribe, f"{path}.unsubscribe", problems)
     for i, key in enumerate(brand.api_keys):
         if not _SHA256.fullmatch(key.sha256):
-            problems.append(f"{path}.api_keys[{i}].sha256: must be 64 lower-case hex digits")
+            # Named but not shown whole: a key pasted here by mistake must not reach a log.
+            problems.append(
+                f"{path}.api_keys[{i}].sha256: {_glimpse(key.sha256)} must be 64 lower-case "
+                "hex digits (the SHA-256 of the key, not the key)"
+            )
+
+
+def _glimpse(value: str) -> str:
+    """Enough of a possibly secret value to find it in the file, not enough to use it."""
+    return f"'{value[:4]}…' ({len(value)} characters)" if len(value) > 4 else repr(value)
 
 
 def _template_fields(template: str) -> set[str]:
