@@ -65,18 +65,24 @@ def read(redis: Redis, brand: str, since: float = 0.0) -> list[tuple[bytes, Dead
     return letters
 
 
-def current_targets(brand: Brand | None) -> Callable[[WebhookJob], list[str]]:
+def current_targets(
+    brand: Brand | None, successor: str | None = None
+) -> Callable[[WebhookJob], list[str]]:
     """Where a dead letter of `brand` goes on replay, by the brands file as it is now: its
-    own endpoint while the brand still has it; after a URL change, the brand's endpoints
-    that subscribe to the event now; nowhere for a brand gone from the file."""
+    own endpoint while the brand still lists it and it still takes the event; a letter
+    whose endpoint is gone goes to `successor` (the URL of one of the brand's endpoints,
+    e.g. after a URL change) if that one takes the event. Nowhere otherwise (the letter
+    stays): a brand gone from the file, or an event no longer subscribed."""
     if brand is None:
         return lambda job: []
     known = endpoints(brand)
+    following = None if successor is None else endpoint_id(brand.id, successor)
 
     def targets(job: WebhookJob) -> list[str]:
-        if job.endpoint in known:
-            return [job.endpoint]
-        return [endpoint_id(brand.id, hook.url) for hook in subscribers(brand, job.event)]
+        endpoint = job.endpoint if job.endpoint in known else following
+        if endpoint is None or known[endpoint] not in subscribers(brand, job.event):
+            return []
+        return [endpoint]
 
     return targets
 

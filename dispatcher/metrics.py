@@ -116,7 +116,7 @@ class Metrics:
         _header(
             lines,
             "tracer_webhook_outcomes_refused_total",
-            "Outcomes Redis refused to record; their jobs stay held and are delivered again.",
+            "Outcomes Redis refused to record (once each); jobs held, the write retried.",
             "counter",
         )
         lines.append(f"tracer_webhook_outcomes_refused_total {outcomes_refused}")

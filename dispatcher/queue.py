@@ -146,12 +146,14 @@ class WebhookQueue:
             rows.append(("retry", shard, counts[2 * index + 1]))
         return rows
 
-    async def is_drained(self) -> bool:
-        """No job ready, waiting for a retry or held by this dispatcher (burst mode)."""
+    async def is_drained(self, stuck: int = 0) -> bool:
+        """No job ready, waiting for a retry or held by this dispatcher (burst mode), but
+        the `stuck` ones whose outcome Redis refused to record (requeued on leaving)."""
         await self.adopt_orphans()
         async with self.redis.pipeline(transaction=False) as pipe:
             for shard in self.shards:
                 pipe.llen(redis_keys.webhook_shard(shard))
                 pipe.zcard(redis_keys.webhook_retry(shard))
                 pipe.llen(self.processing(shard))
-            return not any(await pipe.execute())
+            counts = await pipe.execute()
+        return not any(counts[0::3]) and not any(counts[1::3]) and sum(counts[2::3]) <= stuck

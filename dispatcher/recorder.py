@@ -7,9 +7,10 @@ before it, so a crash in between can cause a duplicate delivery but never a lost
 One `write()` is one unit: the records of an outcome and the ack(s) that end it. The
 records of a pipeline's units go first, and a unit's acks only once its records have
 landed. When Redis refuses a record (a full Redis under `noeviction`, a key holding
-another type), the unit's acks are withheld: the job stays in the processing list, which
-goes back to the queue when the dispatcher stops (or is adopted when it dies), instead of
-being acknowledged with its outcome nowhere. On a Redis Cluster the same order matters
+another type), the unit's acks are withheld and the unit is written again every
+`REFUSED_RETRY_S`: meanwhile the job stays in the processing list (which goes back to the
+queue if the dispatcher stops, or is adopted if it dies), instead of being acknowledged
+with its outcome nowhere. On a Redis Cluster the same order matters
 even more: one pipeline is not one ordered stream there (each node gets its share at
 once), and a command that did not reach its node is written again, not a refusal.
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -65,6 +67,8 @@ _NOT_REACHED = (
 # crash in that window means a few more duplicates, and one round trip then carries
 # several outcomes even when jobs trickle in one at a time.
 LINGER_S = 0.01
+# How often an outcome Redis refused to record is offered to it again.
+REFUSED_RETRY_S = 30.0
 
 
 def ack(processing: str, raw: bytes) -> Command:
@@ -75,8 +79,11 @@ class Recorder:
     def __init__(self, redis: AnyRedis) -> None:
         self.redis = redis
         self._pending: list[Unit] = []
-        # Units whose acks were withheld because Redis refused one of their records.
+        # Outcomes Redis refused to record (counted once each), and those units, acks
+        # withheld, until a later attempt lands them.
         self.refused = 0
+        self._held: list[Unit] = []
+        self._held_until = 0.0
         self._wakeup = asyncio.Event()
         # Set whenever nothing is queued or being written.
         self._idle = asyncio.Event()
@@ -94,6 +101,11 @@ class Recorder:
     def idle(self) -> bool:
         return self._idle.is_set()
 
+    @property
+    def held_jobs(self) -> int:
+        """Jobs kept in a processing list because Redis refused to record their outcome."""
+        return sum(1 for unit in self._held for method, _ in unit if method == "ack")
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="dispatcher-recorder")
 
@@ -105,12 +117,21 @@ class Recorder:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        return sum(len(unit) for unit in self._pending)
+        return sum(len(unit) for unit in self._pending + self._held)
 
     async def _run(self) -> None:
         delay = 0.05
         while True:
-            await self._wakeup.wait()
+            if self._held:
+                wait_s = self._held_until - time.monotonic()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), max(wait_s, 0.0))
+                if time.monotonic() >= self._held_until:
+                    # Offered again, ahead of what came since (a unit keeps its place).
+                    self._pending[:0], self._held = self._held, []
+                    self._idle.clear()
+            else:
+                await self._wakeup.wait()
             await asyncio.sleep(LINGER_S)
             self._wakeup.clear()
             while self._pending:
@@ -142,7 +163,7 @@ class Recorder:
     async def _write_records(self, batch: list[Unit]) -> None:
         """Write the records of `batch`; leave in it the acks of the units whose records
         landed and all of the units with a record that did not reach Redis (then raise);
-        drop the units with a refused record, acks included."""
+        hold the units with a refused record (the rest of the unit, acks included)."""
         located = [
             (u, c) for u, unit in enumerate(batch) for c, command in enumerate(unit)
             if command[0] != "ack"
@@ -158,15 +179,28 @@ class Recorder:
                 landed.add(place)
         kept = []
         for u, unit in enumerate(batch):
-            if u in refused:
-                self.refused += 1
-                log.error(
-                    "An outcome could not be recorded; its job stays in %s, to be queued "
-                    "again when this dispatcher stops (or is adopted if it dies)",
-                    next((args[0] for method, args in unit if method == "ack"), "no list"),
-                )
+            rest = [command for c, command in enumerate(unit) if (u, c) not in landed]
+            if isinstance(unit, _Held):
+                rest = _Held(rest)  # still counted once, however often it is offered
+            if u not in refused:
+                kept.append(rest)
                 continue
-            kept.append([command for c, command in enumerate(unit) if (u, c) not in landed])
+            acks = [args for method, args in rest if method == "ack"]
+            if not acks:
+                continue  # shared state, not a job's outcome: the next change rewrites it
+            if not isinstance(rest, _Held):
+                self.refused += len(acks)
+                rest = _Held(rest)
+            if not self._held:
+                self._held_until = time.monotonic() + REFUSED_RETRY_S
+            self._held.append(rest)
+            log.error(
+                "%d outcome(s) could not be recorded; the job(s) stay in %s, offered to "
+                "Redis again in %.0fs",
+                len(acks),
+                acks[0][0],
+                REFUSED_RETRY_S,
+            )
         batch[:] = kept
         if missed is not None:
             raise missed
@@ -188,6 +222,10 @@ class Recorder:
             if isinstance(result, Exception) and not _missed(result):
                 log.error("Redis refused %s on %s: %s", method.upper(), args[0], result)
         return results
+
+
+class _Held(list):
+    """A unit Redis refused once, already counted in `Recorder.refused`."""
 
 
 def _missed(reply: Any) -> bool:

@@ -412,13 +412,22 @@ class Dispatcher:
             await self._pause(0.05)
             if self.should_exit.is_set():
                 return
+            stuck = self.recorder.held_jobs
             try:
                 drained = (
-                    self._inflight == 0 and self.recorder.idle and await self.queue.is_drained()
+                    self._inflight == 0
+                    and self.recorder.idle
+                    and await self.queue.is_drained(stuck)
                 )
             except (*REDIS_ERRORS, OSError):
                 continue
             if drained:
+                if stuck:
+                    log.warning(
+                        "Burst mode: %d job(s) whose outcome Redis refused to record go back "
+                        "on the queue",
+                        stuck,
+                    )
                 log.info("Burst mode: queues drained, stopping")
                 self.should_exit.set()
                 return

@@ -156,6 +156,8 @@ class EventRecorder:
         """Flush everything: to Redis when it answers, otherwise to the spool."""
         self._closing = True
         self._wake.set()
+        if self._lingering is not None:
+            _end(self._lingering)
         if self._task is not None:
             await self._task
         if self._client is not None:
@@ -210,8 +212,9 @@ class EventRecorder:
 
     async def _wait_for_work(self) -> None:
         self._wake.clear()
-        # With events waiting in the spool, wake up now and then to probe Redis.
-        timeout = RECONNECT_INTERVAL_S if self._spool is not None else ORPHAN_CHECK_INTERVAL_S
+        # With events waiting in the spool, or Redis down, wake up now and then to probe it.
+        probing = self._spool is not None or not self.redis_available
+        timeout = RECONNECT_INTERVAL_S if probing else ORPHAN_CHECK_INTERVAL_S
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
 

@@ -174,24 +174,25 @@ def test_dispatcher_needs_redis(tmp_path, monkeypatch, capsys):
     assert "REDIS_URL" in capsys.readouterr().err
 
 
-async def test_dlq_replay_follows_a_changed_webhook_url(
+async def test_dlq_replay_follows_a_changed_webhook_url_when_told(
     redis_url, redis_client, receivers, make_dispatcher, tmp_path, monkeypatch, capsys
 ):
-    """Dead letters of a URL the brand has since replaced go to the brand's endpoints as
-    the brands file names them now; letters no endpoint takes any more stay listed."""
+    """Dead letters of a URL the brand has since replaced stay put until `--to` names the
+    successor (a brand's other endpoints, which may have had the events all along, get
+    nothing); letters of an event type the successor does not take stay listed."""
     secret = new_secret()
     old = await receivers(secret, lambda webhook_id, nth: Answer(400)).start()
     new = await receivers(secret, lambda webhook_id, nth: Answer(200)).start()
-    before = brands_toml({"url": old.url, "secret": secret, "allow_private": True})
+    other = await receivers(secret, lambda webhook_id, nth: Answer(200)).start()
+    hook = {"secret": secret, "allow_private": True}
+    before = brands_toml({"url": old.url, **hook})
     brands = parse_brands(before)
     clicks, opens = jobs_for(brands, 5), jobs_for(brands, 3, event_type="open")
     push(redis_client, clicks + opens)
     await asyncio.wait_for(make_dispatcher(brands).run(), 30)
     assert redis_client.llen(redis_keys.webhook_dlq("acme")) == 8
 
-    after = brands_toml(
-        {"url": new.url, "secret": secret, "allow_private": True, "events": ["click"]}
-    )
+    after = brands_toml({"url": other.url, **hook}, {"url": new.url, **hook, "events": ["click"]})
     config = tmp_path / "brands.toml"
     config.write_text(after)
     monkeypatch.setenv("TRACER_CONFIG", str(config))
@@ -201,6 +202,14 @@ async def test_dlq_replay_follows_a_changed_webhook_url(
 
     assert main(["dlq", "replay", "--brand", "acme"]) == 0
     captured = capsys.readouterr()
+    assert captured.out.strip() == "replayed 0 dead letter(s)"
+    assert "kept 8 dead letter(s)" in captured.err and "--to URL" in captured.err
+
+    assert main(["dlq", "replay", "--brand", "acme", "--to", "http://elsewhere.example/"]) == 1
+    assert "--to: 'http://elsewhere.example/' is not a webhook URL" in capsys.readouterr().err
+
+    assert main(["dlq", "replay", "--brand", "acme", "--to", new.url]) == 0
+    captured = capsys.readouterr()
     assert captured.out.strip() == "replayed 5 dead letter(s)"
     assert "kept 3 dead letter(s)" in captured.err
     assert redis_client.llen(redis_keys.webhook_dlq("acme")) == 3
@@ -208,3 +217,4 @@ async def test_dlq_replay_follows_a_changed_webhook_url(
     await asyncio.wait_for(make_dispatcher(parse_brands(after)).run(), 30)
     assert new.delivered_event_ids() == {job.event.id for job in clicks}
     assert all(seen.payload["id"] == seen.webhook_id for seen in new.requests)
+    assert other.requests == []

@@ -144,6 +144,36 @@ async def test_410_disables_the_endpoint_and_feeds_the_fallback_stream(
     assert redis_client.llen(redis_keys.webhook_dlq("acme")) == 0
 
 
+async def test_a_fallback_stream_redis_refuses_loses_nothing_and_burst_mode_ends(
+    redis_client, receivers, make_dispatcher, caplog
+):
+    """The endpoint is disabled and its stream's key holds another type, so Redis refuses
+    every diversion: no job is acknowledged, burst mode still ends, and every job is back
+    on the queue for the next run."""
+    secret = new_secret()
+    receiver = await receivers(secret, lambda webhook_id, nth: Answer(410)).start()
+    brands = make_brands(
+        {
+            "url": receiver.url,
+            "secret": secret,
+            "allow_private": True,
+            "fallback_stream": "acme:events",
+            "max_concurrency": 1,
+        }
+    )
+    redis_client.set("acme:events", "not a stream")
+    jobs = jobs_for(brands, 6)
+    push(redis_client, jobs)
+
+    dispatcher = make_dispatcher(brands)
+    await asyncio.wait_for(dispatcher.run(), 30)
+
+    assert queued(redis_client) == len(jobs)
+    assert dispatcher.recorder.refused == len(jobs)
+    assert "go back on the queue" in caplog.text
+    assert redis_client.llen(redis_keys.webhook_dlq("acme")) == 0
+
+
 async def test_410_without_fallback_dead_letters(redis_client, receivers, make_dispatcher):
     secret = new_secret()
     receiver = await receivers(secret, lambda webhook_id, nth: Answer(410)).start()

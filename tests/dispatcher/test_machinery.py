@@ -153,10 +153,13 @@ async def test_an_endpoint_never_has_more_requests_in_flight_than_its_limit(
     assert receiver.delivered_event_ids() == {job.event.id for job in jobs}
 
 
-async def test_an_outcome_redis_refuses_keeps_its_job_held(redis_url, redis_client):
+async def test_an_outcome_redis_refuses_keeps_its_job_held_until_it_lands(
+    redis_url, redis_client, monkeypatch
+):
     """A record Redis refuses (here the fallback stream's name holds a string) is not
-    followed by its ack: the job stays in the processing list, to be delivered again,
-    while the other outcomes of the same pipeline land."""
+    followed by its ack: the job stays in the processing list while the other outcomes of
+    the same pipeline land, and the unit is offered again until Redis takes it."""
+    monkeypatch.setattr("dispatcher.recorder.REFUSED_RETRY_S", 0.3)
     redis_client.rpush("p:0", b"refused", b"fine")
     redis_client.set("taken", "not a stream")
     redis = Redis.from_url(redis_url)
@@ -165,9 +168,17 @@ async def test_an_outcome_redis_refuses_keeps_its_job_held(redis_url, redis_clie
     try:
         recorder.write(("xadd", ("taken", {"event": b"x"})), ack("p:0", b"refused"))
         recorder.write(("rpush", ("dlq", b"y")), ack("p:0", b"fine"))
+        await until(lambda: recorder.held_jobs == 1, 5, "the refusal")
+        assert redis_client.lrange("p:0", 0, -1) == [b"refused"]
+        assert redis_client.lrange("dlq", 0, -1) == [b"y"]
+        await asyncio.sleep(0.5)  # offered again (and refused again) meanwhile
+        assert redis_client.lrange("p:0", 0, -1) == [b"refused"]
+
+        redis_client.delete("taken")  # the operator fixes the clash
+        await until(lambda: recorder.held_jobs == 0, 5, "the record to land")
         assert await recorder.stop(timeout_s=5) == 0
     finally:
         await redis.aclose()
-    assert redis_client.lrange("p:0", 0, -1) == [b"refused"]
-    assert redis_client.lrange("dlq", 0, -1) == [b"y"]
-    assert recorder.refused == 1
+    assert redis_client.llen("p:0") == 0
+    assert redis_client.xlen("taken") == 1
+    assert recorder.refused == 1  # one outcome, however often it was offered

@@ -174,8 +174,8 @@ def test_malformed_requests_never_get_a_500_or_a_foreign_redirect(
     for line in answer.split(b"\r\n\r\n")[0].split(b"\r\n"):
         if line.lower().startswith(b"location:"):
             assert line.split(b":", 1)[1].strip() == LANDING.encode()
-    if counted_as is not None:
-        assert rejected(edge) == {counted_as: 1}
+    # What granian refuses never reaches the edge, so the edge counts it nowhere.
+    assert rejected(edge) == ({counted_as: 1} if counted_as else {})
 
 
 def test_bad_tokens_on_the_pixel_and_unsubscribe_routes(

@@ -41,6 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "replay", help="queue dead letters for delivery again (fresh attempts, same webhook-id)"
     )
     _filters(replay)
+    replay.add_argument(
+        "--to",
+        metavar="URL",
+        help="with --brand: letters whose endpoint is gone from the brands file go to the "
+        "brand's endpoint with this URL (after a URL change)",
+    )
     replay.set_defaults(func=run_replay)
 
     states = actions.add_parser("endpoints", help="state of every endpoint (disabled, breaker)")
@@ -107,11 +113,18 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_replay(args: argparse.Namespace) -> int:
     settings, brands = _load()
+    if args.to is not None:
+        brand = brands.by_id.get(args.brand or "")
+        if brand is None or args.to not in {hook.url for hook in brand.webhooks}:
+            raise ConfigurationError(
+                f"--to: {args.to!r} is not a webhook URL of brand {args.brand!r} in the "
+                "brands file (--to needs --brand)"
+            )
     total = kept = 0
     with _client(settings) as client:
         for brand in _brand_ids(brands, args.brand):
             bar = ProgressBar(f"replay {brand}")
-            targets = dead_letters.current_targets(brands.by_id.get(brand))
+            targets = dead_letters.current_targets(brands.by_id.get(brand), args.to)
             replayed, left = dead_letters.replay(
                 client,
                 brand,
@@ -126,8 +139,9 @@ def run_replay(args: argparse.Namespace) -> int:
     print(f"replayed {total} dead letter(s)")
     if kept:
         print(
-            f"kept {kept} dead letter(s): no endpoint in the brands file takes them now "
-            "(a brand removed, or no endpoint subscribes to their event type)",
+            f"kept {kept} dead letter(s): no endpoint of the brands file takes them now (their "
+            "endpoint is gone: name its successor with --brand B --to URL; or it no longer "
+            "subscribes to their event; or their brand is gone)",
             file=sys.stderr,
         )
     return 0
