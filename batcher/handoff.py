@@ -23,8 +23,8 @@ from tracer.brands import Brand, Brands
 from tracer.events import EVENT_TYPES, Event
 from tracer.webhooks import WebhookJob, endpoint_id, subscribers
 
-# (endpoint id, webhook shard key) of each endpoint an event goes to.
-Targets = tuple[tuple[str, str], ...]
+# (endpoint id, webhook shard number) of each endpoint an event goes to.
+Targets = tuple[tuple[str, int], ...]
 
 # msgpack fixarray header of a job: as many elements as `WebhookJob` has fields.
 _JOB_FIELDS = len(WebhookJob.__struct_fields__)
@@ -35,6 +35,19 @@ _encode = msgspec.msgpack.Encoder().encode
 
 def webhook_shard_of(endpoint: str, shards: int) -> int:
     return int(endpoint[:8], 16) % shards
+
+
+class ShardJobs:
+    """A batch's jobs for one webhook shard, and how many of them each endpoint has (the
+    dispatcher's per-endpoint queue depth counts them in `webhook_pending`)."""
+
+    __slots__ = ("counts", "key", "payloads", "pending_key")
+
+    def __init__(self, shard: int) -> None:
+        self.key = redis_keys.webhook_shard(shard)
+        self.pending_key = redis_keys.webhook_pending(shard)
+        self.payloads: list[bytes] = []
+        self.counts: dict[str, int] = defaultdict(int)
 
 
 class Handoff:
@@ -58,16 +71,15 @@ class Handoff:
         targets = []
         for hook in subscribers(brand, event):
             endpoint = endpoint_id(brand.id, hook.url)
-            key = redis_keys.webhook_shard(webhook_shard_of(endpoint, self.shards))
-            targets.append((endpoint, key))
+            targets.append((endpoint, webhook_shard_of(endpoint, self.shards)))
         return tuple(targets)
 
-    def jobs(self, events: Sequence[Event], payloads: Sequence[bytes]) -> dict[str, list[bytes]]:
-        """Encoded jobs per webhook shard key; `payloads` are the events' msgpack bytes.
+    def jobs(self, events: Sequence[Event], payloads: Sequence[bytes]) -> dict[int, ShardJobs]:
+        """Encoded jobs per webhook shard; `payloads` are the events' msgpack bytes.
         Events of unknown brands get no webhook; bots only go to endpoints that opted in
         (`tracer.webhooks.subscribers`)."""
         now = time.time()
-        jobs: dict[str, list[bytes]] = defaultdict(list)
+        jobs: dict[int, ShardJobs] = {}
         targets_of = self._targets
         # The encoded fields after the event, per endpoint: the same for the whole batch.
         tails: dict[str, bytes] = {}
@@ -75,11 +87,15 @@ class Handoff:
             targets = targets_of.get((event.brand, event.type, event.bot))
             if targets is None:
                 targets = self._targets_of_unusual(event)
-            for endpoint, key in targets:
+            for endpoint, shard in targets:
                 tail = tails.get(endpoint)
                 if tail is None:
                     tail = tails[endpoint] = _job_tail(event.brand, endpoint, now)
-                jobs[key].append(_JOB_HEADER + payload + tail)
+                shard_jobs = jobs.get(shard)
+                if shard_jobs is None:
+                    shard_jobs = jobs[shard] = ShardJobs(shard)
+                shard_jobs.payloads.append(_JOB_HEADER + payload + tail)
+                shard_jobs.counts[endpoint] += 1
         return jobs
 
     def _targets_of_unusual(self, event: Event) -> Targets:

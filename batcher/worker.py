@@ -22,7 +22,7 @@ from batcher.backoff import Backoff
 from batcher.config import BatcherConfig
 from batcher.dead import DeadEvent, encode_dead
 from batcher.decoding import Decoded, decode_batch
-from batcher.handoff import Handoff
+from batcher.handoff import Handoff, ShardJobs
 from batcher.jobs import PeriodicJobs
 from batcher.leases import ShardLeases
 from batcher.liveness import Liveness, new_consumer_id
@@ -31,6 +31,7 @@ from tracer.brands import Brands
 from tracer.events import Event
 from tracer.redis_cluster import REDIS_ERRORS, AnyRedis, run_script
 from tracer.store import EventStore, StoreUnavailable, WriteResult
+from tracer.webhooks import ENQUEUE_SCRIPT, enqueue_arguments
 
 logger = logging.getLogger("batcher")
 
@@ -109,6 +110,7 @@ class Batcher:
         self._take = client.register_script(lua.TAKE)
         self._push_back_script = client.register_script(lua.PUSH_BACK)
         self._ack_script = client.register_script(lua.ACK)
+        self._enqueue_script = client.register_script(ENQUEUE_SCRIPT)
 
     # --- lifecycle ---------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -309,7 +311,7 @@ class Batcher:
         stats.inserted += result.inserted
         stats.duplicates += result.duplicates
         stats.dead += dead
-        stats.webhook_jobs += sum(len(v) for v in jobs.values())
+        stats.webhook_jobs += sum(len(v.payloads) for v in jobs.values())
         for batch, entries in zip(group, dead_by_batch, strict=True):
             if entries:
                 logger.warning("Dead-lettered %d payload(s) of shard %d: %s", len(entries),
@@ -369,12 +371,14 @@ class Batcher:
         self,
         group: list[Batch],
         dead_by_batch: list[list[tuple[str, bytes]]],
-        jobs: dict[str, list[bytes]],
+        jobs: dict[int, ShardJobs],
     ) -> bool:
-        """Webhook jobs first, then the acks: per batch, its dead entries and the removal
-        of its processing list in one atomic script (one slot), all the group's batches in
-        one pipeline. A crash in between sends a webhook twice, never loses one; acks sent
-        again after a lost reply change nothing (`lua.ACK`)."""
+        """Webhook jobs first, then the acks: per webhook shard, its jobs and their counts
+        per endpoint in one atomic script (`tracer.webhooks.ENQUEUE_SCRIPT`); per batch,
+        its dead entries and the removal of its processing list in one atomic script (one
+        slot each), all in one pipeline per kind. A crash in between sends a webhook twice
+        (counted twice, settled twice), never loses one; acks sent again after a lost reply
+        change nothing (`lua.ACK`)."""
         now = time.time()
         backoff = Backoff(self.config.backoff_initial_s, self.config.backoff_max_s)
         acks = [
@@ -385,13 +389,13 @@ class Batcher:
             )
             for batch, dead in zip(group, dead_by_batch, strict=True)
         ]  # fmt: skip
+        enqueues = [
+            ([j.key, j.pending_key], enqueue_arguments(j.counts, j.payloads)) for j in jobs.values()
+        ]
         while True:
             try:
                 if jobs:
-                    async with self.client.pipeline(transaction=False) as pipe:
-                        for key, encoded in jobs.items():
-                            pipe.rpush(key, *encoded)
-                        await pipe.execute()
+                    await run_script(self.client, self._enqueue_script, enqueues)
                     jobs = {}
                 await run_script(self.client, self._ack_script, acks)
                 return True

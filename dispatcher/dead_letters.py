@@ -19,7 +19,15 @@ from dispatcher.recorder import Command
 from tracer import redis_keys
 from tracer.brands import Brand
 from tracer.events import to_json
-from tracer.webhooks import WebhookJob, encode_job, endpoint_id, endpoints, subscribers
+from tracer.webhooks import (
+    ENQUEUE_SCRIPT,
+    WebhookJob,
+    encode_job,
+    endpoint_id,
+    endpoints,
+    enqueue_arguments,
+    subscribers,
+)
 
 
 class DeadLetter(msgspec.Struct, array_like=True, kw_only=True):
@@ -117,9 +125,14 @@ def replay(
                     job = msgspec.structs.replace(
                         letter.job, endpoint=endpoint, attempt=0, last_error=""
                     )
-                    pipe.rpush(
-                        redis_keys.webhook_shard(shard_for(endpoint, shards)), encode_job(job)
-                    )
+                    shard = shard_for(endpoint, shards)
+                    keys = (redis_keys.webhook_shard(shard), redis_keys.webhook_pending(shard))
+                    # execute_command: a sync cluster pipeline has no eval() of this form;
+                    # EVAL is routed by its keys (one slot: the shard's hash tag).
+                    pipe.execute_command(
+                        "EVAL", ENQUEUE_SCRIPT, 2, *keys,
+                        *enqueue_arguments({endpoint: 1}, [encode_job(job)]),
+                    )  # fmt: skip
             pipe.execute()
         with redis.pipeline(transaction=False) as pipe:
             for raw in leaving:

@@ -85,11 +85,13 @@ class Metrics:
         self,
         queue_depths: Iterable[tuple[str, int, int]] = (),
         dlq_depths: Iterable[tuple[str, int]] = (),
+        pending: Iterable[tuple[str, str, int]] = (),
         outcomes_refused: int = 0,
     ) -> str:
         """Prometheus text: `queue_depths` holds (queue, shard, length), `dlq_depths`
         (brand, length), both read from Redis by the caller at scrape time;
-        `outcomes_refused` counts outcomes Redis refused to record (their jobs held)."""
+        `pending` (brand, endpoint, jobs not settled); `outcomes_refused` counts outcomes
+        Redis refused to record (their jobs held)."""
         lines: list[str] = []
         stats = list(self.endpoints.values())
         for name, help_text in COUNTERS.items():
@@ -110,6 +112,17 @@ class Metrics:
         _header(lines, "tracer_webhook_queue_depth", "Jobs in a webhook queue shard.", "gauge")
         for queue, shard, depth in queue_depths:
             lines.append(f'tracer_webhook_queue_depth{{queue="{queue}",shard="{shard}"}} {depth}')
+        _header(
+            lines,
+            "tracer_webhook_pending",
+            "Jobs of the endpoint not settled yet: queued, waiting for a retry, or in flight.",
+            "gauge",
+        )
+        for brand, endpoint, count in pending:
+            lines.append(
+                f'tracer_webhook_pending{{brand="{_escape(brand)}",endpoint="{_escape(endpoint)}"}}'
+                f" {count}"
+            )
         _header(lines, "tracer_webhook_dlq_depth", "Dead letters waiting per brand.", "gauge")
         for brand, depth in dlq_depths:
             lines.append(f'tracer_webhook_dlq_depth{{brand="{_escape(brand)}"}} {depth}')

@@ -36,16 +36,28 @@ from tracer.redis_cluster import REDIS_ERRORS, AnyRedis
 log = logging.getLogger("dispatcher.recorder")
 
 # (Redis client method, positional arguments), e.g. ("rpush", (key, payload)), or
-# ("ack", (processing list, raw job)): the job leaves the list (LREM key 1 raw).
+# ("ack", (processing list, pending hash, endpoint, raw job)): the job leaves the list
+# (LREM key 1 raw) and, when `endpoint` is set (the job is settled, not moved to the retry
+# set), its endpoint's count in the pending hash goes down.
 Command = tuple[str, tuple[Any, ...]]
 # The commands of one `write()`: records first in effect, then acks.
 Unit = list[Command]
 
-# Removes one occurrence of each ARGV from the list KEYS[1].
+# KEYS[1] a processing list, KEYS[2] its shard's pending hash (one hash tag: one slot).
+# ARGV: pairs (endpoint or "", raw job). Removes one occurrence of each job; a job removed
+# here (not by an earlier call whose reply was lost) and settled counts down once.
 _ACK = """
 local removed = 0
-for i = 1, #ARGV do
-  removed = removed + redis.call('LREM', KEYS[1], 1, ARGV[i])
+local settled = {}
+for i = 1, #ARGV, 2 do
+  local n = redis.call('LREM', KEYS[1], 1, ARGV[i + 1])
+  removed = removed + n
+  if n == 1 and ARGV[i] ~= '' then settled[ARGV[i]] = (settled[ARGV[i]] or 0) + 1 end
+end
+for endpoint, count in pairs(settled) do
+  if redis.call('HINCRBY', KEYS[2], endpoint, -count) <= 0 then
+    redis.call('HDEL', KEYS[2], endpoint)
+  end
 end
 return removed
 """
@@ -71,8 +83,10 @@ LINGER_S = 0.01
 REFUSED_RETRY_S = 30.0
 
 
-def ack(processing: str, raw: bytes) -> Command:
-    return ("ack", (processing, raw))
+def ack(processing: str, raw: bytes, pending: str | None = None, endpoint: str = "") -> Command:
+    """Remove `raw` from `processing`; with `endpoint` (a settled job), count it down in
+    `pending` (its shard's `webhook_pending` hash)."""
+    return ("ack", (processing, processing if pending is None else pending, endpoint, raw))
 
 
 class Recorder:
@@ -212,7 +226,7 @@ class Recorder:
             for method, args in calls:
                 if method == "ack":
                     # EVAL, not EVALSHA: nothing to reload after a Redis restart.
-                    pipe.eval(_ACK, 1, *args)
+                    pipe.eval(_ACK, 2, *args)
                 else:
                     getattr(pipe, method)(*args)
             results = await pipe.execute(raise_on_error=False)
@@ -239,18 +253,19 @@ def _raise_missed(replies: list[Any]) -> None:
 
 
 def _coalesce(batch: list[Command]) -> Iterator[Command]:
-    """The commands in order, with each run of acks on one list merged into one."""
-    run_key, raws = None, []
+    """The commands in order, with each run of acks on one list merged into one:
+    ("ack", (processing, pending, endpoint, raw, endpoint, raw, ...))."""
+    run_keys, pairs = None, []
     for method, args in batch:
-        if method == "ack" and args[0] == run_key and len(raws) < ACKS_PER_CALL:
-            raws.append(args[1])
+        if method == "ack" and args[:2] == run_keys and len(pairs) < 2 * ACKS_PER_CALL:
+            pairs += args[2:]
             continue
-        if raws:
-            yield ("ack", (run_key, *raws))
-            run_key, raws = None, []
+        if pairs:
+            yield ("ack", (*run_keys, *pairs))
+            run_keys, pairs = None, []
         if method == "ack":
-            run_key, raws = args[0], [args[1]]
+            run_keys, pairs = args[:2], list(args[2:])
         else:
             yield (method, args)
-    if raws:
-        yield ("ack", (run_key, *raws))
+    if pairs:
+        yield ("ack", (*run_keys, *pairs))

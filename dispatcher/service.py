@@ -440,11 +440,30 @@ class Dispatcher:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for brand in self.brands:
                     pipe.llen(redis_keys.webhook_dlq(brand.id))
-                lengths = await pipe.execute()
+                for shard in self.queue.shards:
+                    pipe.hgetall(redis_keys.webhook_pending(shard))
+                replies = await pipe.execute()
+            lengths, counts = replies[: len(self.brands)], replies[len(self.brands) :]
             dlq = [(brand.id, length) for brand, length in zip(self.brands, lengths, strict=True)]
+            pending = self._pending_per_endpoint(counts)
         except (*REDIS_ERRORS, OSError):
-            depths, dlq = [], []
-        return self.metrics.render(depths, dlq, outcomes_refused=self.recorder.refused)
+            depths, dlq, pending = [], [], []
+        return self.metrics.render(
+            depths, dlq, pending=pending, outcomes_refused=self.recorder.refused
+        )
+
+    def _pending_per_endpoint(self, counts: list[dict[bytes, bytes]]) -> list[tuple[str, str, int]]:
+        """(brand, endpoint, jobs not settled) for every configured endpoint (0 when none),
+        and for endpoints gone from the brands file that still have jobs (brand "")."""
+        found = {
+            endpoint.decode(): int(count) for hash_ in counts for endpoint, count in hash_.items()
+        }
+        rows = [
+            (endpoint.brand, eid, max(found.pop(eid, 0), 0))
+            for eid, endpoint in self.endpoints.items()
+        ]
+        rows += [("", eid, count) for eid, count in found.items() if count > 0]
+        return rows
 
     def totals(self) -> dict[str, int]:
         names = ("delivered", "retried", "dead_lettered", "fallback")

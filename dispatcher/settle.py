@@ -37,8 +37,8 @@ class Settler:
         self.recorder = recorder
         self.consumer = consumer
         self.rng = rng or random.Random()
-        # Processing list of each shard, named once.
-        self._processing: dict[int, str] = {}
+        # Processing list and pending hash of each shard, named once.
+        self._keys: dict[int, tuple[str, str]] = {}
         # Retry-After is honoured, up to the longest step of the schedule.
         self.max_wait_s = max(options.retry_schedule_s, default=0.0)
 
@@ -47,7 +47,7 @@ class Settler:
         verdict = outcome.verdict
         if verdict is Verdict.DELIVERED:
             stats.delivered += len(claims)
-            self.recorder.write(*(self.ack(claim) for claim in claims))
+            self.recorder.write(*(self.ack(claim, settled=True) for claim in claims))
             return
         if verdict is Verdict.DISABLED:
             for claim in claims:
@@ -94,7 +94,9 @@ class Settler:
             self.dead_letter(endpoint.stats, claim, "endpoint_disabled", reason, None)
             return
         endpoint.stats.fallback += 1
-        self.recorder.write(dead_letters.to_stream(stream, claim.job, reason), self.ack(claim))
+        self.recorder.write(
+            dead_letters.to_stream(stream, claim.job, reason), self.ack(claim, settled=True)
+        )
 
     def dead_letter(
         self, stats: EndpointStats, claim: Claim, reason: str, detail: str, stream: str | None
@@ -113,7 +115,7 @@ class Settler:
         if stream is not None:
             stats.fallback += 1
             commands.append(dead_letters.to_stream(stream, job, reason))
-        self.recorder.write(*commands, self.ack(claim))
+        self.recorder.write(*commands, self.ack(claim, settled=True))
 
     def disable(self, endpoint: Endpoint, detail: str) -> None:
         if endpoint.disabled:
@@ -129,14 +131,19 @@ class Settler:
         log.error("Undecodable webhook job on shard %d moved to %s", shard, dead)
         self.recorder.write(("rpush", (dead, raw)), self._ack(shard, raw))
 
-    def ack(self, claim: Claim) -> Command:
-        return self._ack(claim.shard, claim.raw)
+    def ack(self, claim: Claim, settled: bool = False) -> Command:
+        """The job leaves the processing list; `settled` (delivered, dead-lettered or
+        diverted, not waiting for a retry) also counts it out of its endpoint's depth."""
+        return self._ack(claim.shard, claim.raw, claim.job.endpoint if settled else "")
 
-    def _ack(self, shard: int, raw: bytes) -> Command:
-        key = self._processing.get(shard)
-        if key is None:
-            key = self._processing[shard] = redis_keys.webhook_processing(shard, self.consumer)
-        return ack(key, raw)
+    def _ack(self, shard: int, raw: bytes, endpoint: str = "") -> Command:
+        keys = self._keys.get(shard)
+        if keys is None:
+            keys = self._keys[shard] = (
+                redis_keys.webhook_processing(shard, self.consumer),
+                redis_keys.webhook_pending(shard),
+            )
+        return ack(keys[0], raw, keys[1], endpoint)
 
     def _reschedule(self, claim: Claim, payload: bytes, due: float) -> Command:
         return ("zadd", (redis_keys.webhook_retry(claim.shard), {payload: due}))

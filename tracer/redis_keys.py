@@ -74,6 +74,12 @@ def webhook_retry(shard: int) -> str:
     return f"{PREFIX}:webhooks:{{w{shard}}}:retry"
 
 
+def webhook_pending(shard: int) -> str:
+    """Hash endpoint id -> its jobs on this shard not settled yet (ready, waiting for a
+    retry, or being delivered): each endpoint's queue depth."""
+    return f"{PREFIX}:webhooks:{{w{shard}}}:pending"
+
+
 def webhook_dlq(brand: str) -> str:
     """Jobs that exhausted their attempts, per brand."""
     return f"{PREFIX}:dlq:{{{brand}}}"

@@ -25,6 +25,28 @@ class WebhookJob(msgspec.Struct, array_like=True, kw_only=True):
 encode_job = msgspec.msgpack.Encoder().encode
 decode_job = msgspec.msgpack.Decoder(WebhookJob).decode
 
+# Queues jobs and counts them per endpoint in one atomic step (the shard and its pending
+# hash share a hash tag: one cluster slot). KEYS: webhook_shard(n), webhook_pending(n).
+# ARGV: E (how many endpoints), then E pairs (endpoint id, jobs of it), then the jobs.
+# The dispatcher's ack takes the count down as each job is settled.
+ENQUEUE_SCRIPT = """
+local endpoints = tonumber(ARGV[1])
+local first = 2 + 2 * endpoints
+for i = first, #ARGV, 1000 do
+    redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+for i = 2, first - 1, 2 do
+    redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1])
+end
+return #ARGV - first + 1
+"""
+
+
+def enqueue_arguments(counts: dict[str, int], jobs: list[bytes]) -> list[bytes | str | int]:
+    """ARGV of `ENQUEUE_SCRIPT` for `jobs`, of which `counts[endpoint]` are each endpoint's."""
+    pairs = [value for endpoint, count in counts.items() for value in (endpoint, count)]
+    return [len(counts), *pairs, *jobs]
+
 
 def endpoint_id(brand_id: str, url: str) -> str:
     """Stable id of a brand's endpoint, independent of its position in the brands file."""

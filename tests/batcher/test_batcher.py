@@ -92,6 +92,12 @@ class TestBatcher:
         )
         assert all(job.brand == "northjobs" and job.attempt == 0 for job in jobs)
         assert await store.count_events() == 4
+        # Each endpoint's queue depth counts its jobs, on its own shard.
+        pending: dict[str, int] = {}
+        for shard in range(SHARDS):
+            for endpoint, count in redis_client.hgetall(redis_keys.webhook_pending(shard)).items():
+                pending[endpoint.decode()] = pending.get(endpoint.decode(), 0) + int(count)
+        assert pending == {hooks: 1, analytics: 3}
 
     async def test_two_batchers_at_once_share_the_queue_without_double_work(
         self, store_factory, example_brands: Brands, make_batcher: MakeBatcher,

@@ -44,15 +44,21 @@ def test_jobs_decode_to_the_event_for_each_subscribed_endpoint(example_brands: B
 
     by_id = {event.id: event for event in events}
     got: dict[str, list[tuple[str, str]]] = {}
-    for key, encoded in jobs.items():
-        for raw in encoded:
+    for shard, shard_jobs in jobs.items():
+        assert shard_jobs.key == redis_keys.webhook_shard(shard)
+        assert shard_jobs.pending_key == redis_keys.webhook_pending(shard)
+        per_endpoint: dict[str, int] = {}
+        for raw in shard_jobs.payloads:
             job = decode_job(raw)
             assert job == WebhookJob(
                 event=by_id[job.event.id], brand=brand.id, endpoint=job.endpoint,
                 enqueued=job.enqueued,
             )  # fmt: skip
             assert job.enqueued > 0
-            got.setdefault(key, []).append((job.event.id, job.endpoint))
+            got.setdefault(shard_jobs.key, []).append((job.event.id, job.endpoint))
+            per_endpoint[job.endpoint] = per_endpoint.get(job.endpoint, 0) + 1
+        # What the dispatcher's queue depth per endpoint counts up by.
+        assert dict(shard_jobs.counts) == per_endpoint
     assert got == expected_jobs(example_brands, events)
     # The bot open reached the endpoint that takes machine traffic, and only that one.
     bot_open = events[1].id
@@ -73,7 +79,7 @@ def test_an_event_from_a_newer_edge_reaches_the_dispatcher_whole(example_brands:
 
     jobs = Handoff(example_brands, SHARDS).jobs([event], [payload])
 
-    raws = [raw for encoded in jobs.values() for raw in encoded]
+    raws = [raw for shard_jobs in jobs.values() for raw in shard_jobs.payloads]
     assert raws
     for raw in raws:
         # This dispatcher reads the event it knows; a newer one would find the new field.

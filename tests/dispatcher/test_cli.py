@@ -9,6 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
+from dispatcher.queue import shard_for
 from tests.dispatcher.helpers import (
     SHARDS,
     Answer,
@@ -213,8 +214,12 @@ async def test_dlq_replay_follows_a_changed_webhook_url_when_told(
     assert captured.out.strip() == "replayed 5 dead letter(s)"
     assert "kept 3 dead letter(s)" in captured.err
     assert redis_client.llen(redis_keys.webhook_dlq("acme")) == 3
+    successor = endpoint_id("acme", new.url)
+    pending = redis_keys.webhook_pending(shard_for(successor, SHARDS))
+    assert redis_client.hget(pending, successor) == b"5"  # its queue depth
 
     await asyncio.wait_for(make_dispatcher(parse_brands(after)).run(), 30)
+    assert redis_client.hget(pending, successor) is None
     assert new.delivered_event_ids() == {job.event.id for job in clicks}
     assert all(seen.payload["id"] == seen.webhook_id for seen in new.requests)
     assert other.requests == []

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 
+from dispatcher.queue import shard_for
 from tests.dispatcher.helpers import (
+    SHARDS,
     Answer,
     jobs_for,
     make_brands,
     new_secret,
     push,
     queued,
+    until,
 )
 from tracer import redis_keys
 from tracer.webhooks import endpoint_id
@@ -183,3 +186,52 @@ async def test_410_without_fallback_dead_letters(redis_client, receivers, make_d
     await asyncio.wait_for(make_dispatcher(brands).run(), 30)
 
     assert redis_client.llen(redis_keys.webhook_dlq("acme")) == 5
+
+
+async def test_each_endpoint_queue_depth_counts_its_jobs_until_settled(
+    redis_client, receivers, make_dispatcher
+):
+    """Jobs queued the way the batcher and `dlq replay` queue them count up their
+    endpoint's depth; delivered and dead-lettered jobs count it down, a job waiting for a
+    retry does not; `/metrics` shows it per brand and endpoint."""
+    from tracer.webhooks import ENQUEUE_SCRIPT, encode_job, enqueue_arguments
+
+    secret = new_secret()
+    ok = await receivers(secret, lambda webhook_id, nth: Answer(200)).start()
+    later = Answer(503, headers={"Retry-After": "3600"})  # parked on the retry set
+    busy = await receivers(secret, lambda webhook_id, nth: later).start()
+    rejecting = await receivers(secret, lambda webhook_id, nth: Answer(400)).start()
+    hooks = [{"url": r.url, "secret": secret, "allow_private": True} for r in (ok, busy, rejecting)]
+    brands = make_brands(*hooks)
+    ids = [endpoint_id("acme", r.url) for r in (ok, busy, rejecting)]
+    sizes = dict(zip(ids, (4, 3, 2), strict=True))
+    every_job = jobs_for(brands, 4)  # one per event and endpoint
+    for endpoint, count in sizes.items():
+        jobs = [job for job in every_job if job.endpoint == endpoint][:count]
+        shard = shard_for(endpoint, SHARDS)
+        keys = [redis_keys.webhook_shard(shard), redis_keys.webhook_pending(shard)]
+        args = enqueue_arguments({endpoint: count}, [encode_job(job) for job in jobs])
+        redis_client.eval(ENQUEUE_SCRIPT, 2, *keys, *args)
+
+    def depth(endpoint: str) -> int:
+        shard = shard_for(endpoint, SHARDS)
+        return int(redis_client.hget(redis_keys.webhook_pending(shard), endpoint) or 0)
+
+    assert [depth(endpoint) for endpoint in ids] == [4, 3, 2]
+    dispatcher = make_dispatcher(brands, retry_schedule_s=(3600.0,))
+    run = asyncio.create_task(dispatcher.run())
+    await until(
+        lambda: len(ok.delivered) == 4 and len(busy.requests) == 3 and len(rejecting.requests) == 2,
+        20,
+        "one attempt each",
+    )
+    await until(lambda: dispatcher.recorder.idle and depth(ids[0]) == 0, 10, "the acks")
+    assert [depth(endpoint) for endpoint in ids] == [0, 3, 0]
+    text = await dispatcher.render_metrics()
+    dispatcher.should_exit.set()
+    await asyncio.wait_for(run, 30)
+
+    for endpoint, expected in zip(ids, (0, 3, 0), strict=True):
+        assert f'tracer_webhook_pending{{brand="acme",endpoint="{endpoint}"}} {expected}' in text
+    assert redis_client.llen(redis_keys.webhook_dlq("acme")) == 2
+    assert redis_client.hexists(redis_keys.webhook_pending(shard_for(ids[0], SHARDS)), ids[0]) == 0

@@ -95,19 +95,19 @@ async def test_deadline_lets_a_shutdown_cancellation_through():
 
 def test_acks_in_a_row_on_one_list_become_one_command_and_keep_their_place():
     commands = [
-        ack("p:0", b"a"),
-        ack("p:0", b"b"),
+        ack("p:0", b"a", "n:0", "e1"),
+        ack("p:0", b"b", "n:0"),
         ("zadd", ("retry:0", {b"c": 1.0})),
-        ack("p:0", b"c"),
-        ack("p:1", b"d"),
-        ack("p:1", b"e"),
+        ack("p:0", b"c", "n:0"),
+        ack("p:1", b"d", "n:1", "e2"),
+        ack("p:1", b"e", "n:1", "e2"),
         ("rpush", ("dlq", b"f")),
     ]
     assert list(_coalesce(commands)) == [
-        ("ack", ("p:0", b"a", b"b")),
+        ("ack", ("p:0", "n:0", "e1", b"a", "", b"b")),
         ("zadd", ("retry:0", {b"c": 1.0})),
-        ("ack", ("p:0", b"c")),
-        ("ack", ("p:1", b"d", b"e")),
+        ("ack", ("p:0", "n:0", "", b"c")),
+        ("ack", ("p:1", "n:1", "e2", b"d", "e2", b"e")),
         ("rpush", ("dlq", b"f")),
     ]
 
