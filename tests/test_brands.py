@@ -234,3 +234,18 @@ def test_an_api_key_pasted_where_its_hash_belongs_is_named_not_shown() -> None:
     (problem,) = caught.value.problems
     assert problem.startswith("brands[0].api_keys[0].sha256: 'trk_…' (29 characters) must be")
     assert raw_key not in problem
+
+
+@pytest.mark.parametrize("command", ["edge", "up"])
+def test_a_bad_worker_flag_is_refused_before_anything_starts(tmp_path: Path, command: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tracer", command, "--workers", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"TRACER_DATA_DIR": str(tmp_path), "PATH": "/usr/bin"},
+    )
+
+    assert result.returncode == 2
+    assert "argument --workers" in result.stderr
+    assert "must be a whole number >= 1, not '0'" in result.stderr

@@ -6,6 +6,7 @@ import argparse
 import importlib.util
 import logging
 
+from tracer.commands.edge import worker_count
 from tracer.context import load_context
 from tracer.links import LinkBuilder
 from tracer.logs import configure_logging
@@ -23,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--workers",
         "--edge-workers",
         dest="edge_workers",
-        type=int,
+        type=worker_count,
         help="edge worker processes (default: TRACER_EDGE_WORKERS or 1)",
     )
     parser.set_defaults(func=run)
@@ -47,9 +48,6 @@ def run(args: argparse.Namespace) -> int:
         env["REDIS_URL"] = redis.url
     redis_url = env.get("REDIS_URL") or settings.redis_url or ""
     workers = settings.edge_workers if args.edge_workers is None else args.edge_workers
-    if workers < 1:
-        print("error: --workers must be >= 1")
-        return 2
     roles.append(Role("edge", tracer_command("edge", "--workers", str(workers)), env=env))
     # The admin API puts events on the queue too: it stops with the edge, before consumers.
     for name in ("admin", "batcher", "dispatcher"):
