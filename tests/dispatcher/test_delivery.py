@@ -8,6 +8,7 @@ from dispatcher.queue import shard_for
 from tests.dispatcher.helpers import (
     SHARDS,
     Answer,
+    Receiver,
     jobs_for,
     make_brands,
     new_secret,
@@ -16,6 +17,7 @@ from tests.dispatcher.helpers import (
     until,
 )
 from tracer import redis_keys
+from tracer.brands import Brands
 from tracer.webhooks import endpoint_id
 
 
@@ -118,9 +120,8 @@ async def test_retry_after_is_honoured(redis_client, receivers, make_dispatcher)
     assert min(gaps) >= 0.95
 
 
-async def test_410_disables_the_endpoint_and_feeds_the_fallback_stream(
-    redis_client, receivers, make_dispatcher
-):
+async def _gone_with_a_fallback_stream(receivers) -> tuple[Receiver, Brands]:
+    """A receiver that answers 410 Gone, for an endpoint naming the stream `acme:events`."""
     secret = new_secret()
     receiver = await receivers(secret, lambda webhook_id, nth: Answer(410)).start()
     brands = make_brands(
@@ -132,6 +133,13 @@ async def test_410_disables_the_endpoint_and_feeds_the_fallback_stream(
             "max_concurrency": 1,
         }
     )
+    return receiver, brands
+
+
+async def test_410_disables_the_endpoint_and_feeds_the_fallback_stream(
+    redis_client, receivers, make_dispatcher
+):
+    receiver, brands = await _gone_with_a_fallback_stream(receivers)
     jobs = jobs_for(brands, 20)
     push(redis_client, jobs)
 
@@ -153,17 +161,7 @@ async def test_a_fallback_stream_redis_refuses_loses_nothing_and_burst_mode_ends
     """The endpoint is disabled and its stream's key holds another type, so Redis refuses
     every diversion: no job is acknowledged, burst mode still ends, and every job is back
     on the queue for the next run."""
-    secret = new_secret()
-    receiver = await receivers(secret, lambda webhook_id, nth: Answer(410)).start()
-    brands = make_brands(
-        {
-            "url": receiver.url,
-            "secret": secret,
-            "allow_private": True,
-            "fallback_stream": "acme:events",
-            "max_concurrency": 1,
-        }
-    )
+    _, brands = await _gone_with_a_fallback_stream(receivers)
     redis_client.set("acme:events", "not a stream")
     jobs = jobs_for(brands, 6)
     push(redis_client, jobs)
