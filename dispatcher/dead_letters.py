@@ -114,25 +114,29 @@ def replay(
         # Two round trips, not one pipeline: on a cluster the shard and the dead-letter
         # list live on different nodes, and the push must have landed before the removal.
         leaving = []
+        # Per webhook shard: its jobs, and how many of them each endpoint has.
+        queued: dict[int, tuple[dict[str, int], list[bytes]]] = {}
+        for raw, letter in batch:
+            endpoints_now = targets(letter.job)
+            if not endpoints_now:
+                kept += 1
+                continue
+            leaving.append(raw)
+            for endpoint in endpoints_now:
+                job = msgspec.structs.replace(
+                    letter.job, endpoint=endpoint, attempt=0, last_error=""
+                )
+                counts, jobs = queued.setdefault(shard_for(endpoint, shards), ({}, []))
+                counts[endpoint] = counts.get(endpoint, 0) + 1
+                jobs.append(encode_job(job))
         with redis.pipeline(transaction=False) as pipe:
-            for raw, letter in batch:
-                endpoints_now = targets(letter.job)
-                if not endpoints_now:
-                    kept += 1
-                    continue
-                leaving.append(raw)
-                for endpoint in endpoints_now:
-                    job = msgspec.structs.replace(
-                        letter.job, endpoint=endpoint, attempt=0, last_error=""
-                    )
-                    shard = shard_for(endpoint, shards)
-                    keys = (redis_keys.webhook_shard(shard), redis_keys.webhook_pending(shard))
-                    # execute_command: a sync cluster pipeline has no eval() of this form;
-                    # EVAL is routed by its keys (one slot: the shard's hash tag).
-                    pipe.execute_command(
-                        "EVAL", ENQUEUE_SCRIPT, 2, *keys,
-                        *enqueue_arguments({endpoint: 1}, [encode_job(job)]),
-                    )  # fmt: skip
+            for shard, (counts, jobs) in queued.items():
+                keys = (redis_keys.webhook_shard(shard), redis_keys.webhook_pending(shard))
+                # execute_command: a sync cluster pipeline has no eval() of this form;
+                # EVAL is routed by its keys (one slot: the shard's hash tag).
+                pipe.execute_command(
+                    "EVAL", ENQUEUE_SCRIPT, 2, *keys, *enqueue_arguments(counts, jobs)
+                )
             pipe.execute()
         with redis.pipeline(transaction=False) as pipe:
             for raw in leaving:
