@@ -10,9 +10,9 @@ landed. When Redis refuses a record (a full Redis under `noeviction`, a key hold
 another type), the unit's acks are withheld and the unit is written again every
 `REFUSED_RETRY_S`: meanwhile the job stays in the processing list (which goes back to the
 queue if the dispatcher stops, or is adopted if it dies), instead of being acknowledged
-with its outcome nowhere. On a Redis Cluster the same order matters
-even more: one pipeline is not one ordered stream there (each node gets its share at
-once), and a command that did not reach its node is written again, not a refusal.
+with its outcome nowhere. On a Redis Cluster the same order matters even more: one
+pipeline is not one ordered stream there (each node gets its share at once), and a
+command that did not reach its node is written again, not a refusal.
 
 Acks in a row on the same processing list go as one script call: on the busy path (only
 acks) that is one command per pipeline instead of one per job, for Redis and the client.

@@ -20,6 +20,7 @@ from typing import Any
 
 import msgspec
 
+from tracer import redis_keys
 from tracer.errors import ConfigurationError
 from tracer.events import AGENTS, EVENT_TYPES
 
@@ -248,8 +249,8 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 # A fallback stream is the brand's own key: printable, no spaces, and inside Tracer's
 # namespace only under `tracer:fallback:` (anything else there is Tracer's state).
 _STREAM = re.compile(r"[!-~]{1,200}")
-_OWN_PREFIX = "tracer:"
-_FALLBACK_PREFIX = "tracer:fallback:"
+_OWN_PREFIX = f"{redis_keys.PREFIX}:"
+_FALLBACK_PREFIX = f"{redis_keys.PREFIX}:fallback:"
 
 
 # Whitespace (every Unicode space, as str.isspace sees it) and control characters.
