@@ -1,5 +1,5 @@
 # Tracer — engagement tracking for marketing email and SMS.
-# Every recipe creates .venv and installs what it needs on first use.
+# Every recipe creates .venv and installs what it needs on first use, from uv.lock.
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
@@ -45,3 +45,13 @@ fmt:
     scripts/bootstrap.sh dev
     {{bin}}/ruff check --fix .
     {{bin}}/ruff format .
+
+# Newest releases the pyproject ranges allow, in a scratch venv: run the suite, print what broke.
+deps-check *ARGS:
+    scripts/bootstrap.sh "" redis-server:redis-server nginx-light:nginx wrk:wrk chromium:chromium
+    scripts/mongoeco_venv.sh >/dev/null
+    scripts/deps_check.sh {{ARGS}}
+
+# Refresh uv.lock (and requirements/mongoeco.txt) to the newest allowed releases; names: only those.
+deps-update *PACKAGES:
+    scripts/deps_update.sh {{PACKAGES}}

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
 from admin.queue import EventQueue
 from admin.store import StoreHandle

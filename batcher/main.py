@@ -7,11 +7,11 @@ import logging
 import signal
 from typing import Any
 
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
 from batcher.backoff import Backoff
 from batcher.config import BatcherConfig
@@ -26,6 +26,11 @@ from tracer.store import EventStore, StoreUnavailable, create_store
 
 logger = logging.getLogger("batcher")
 
+# A command failing on a dropped connection is tried again this many times, the waits
+# growing up to the cap; longer outages are the batcher's own back-off's to handle.
+CLIENT_RETRIES = 2
+CLIENT_RETRY_CAP_S = 0.5
+
 
 def redis_client(url: str, timeout_s: float = 5.0, *, cluster: bool = False) -> AnyRedis:
     """A client that reconnects by itself: a command failing on a dropped connection is
@@ -36,7 +41,7 @@ def redis_client(url: str, timeout_s: float = 5.0, *, cluster: bool = False) -> 
         "socket_timeout": timeout_s,
         "socket_connect_timeout": min(timeout_s, 2.0),
         "health_check_interval": 10,
-        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.02), retries=2),
+        "retry": Retry(ExponentialBackoff(cap=CLIENT_RETRY_CAP_S, base=0.02), CLIENT_RETRIES),
         "retry_on_error": [RedisConnectionError, RedisTimeoutError],
     }
     return connect(url, cluster=cluster, **options)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Prepares what the justfile recipes need, installing only what is missing:
 #   scripts/bootstrap.sh EXTRAS [DEBIAN_PACKAGE:COMMAND ...]
-# EXTRAS is a comma-separated list of pyproject extras ("" for none). Each
+# EXTRAS is a comma-separated list of pyproject extras ("" for none). Python packages come
+# from uv.lock only (exact versions, hashes checked): `uv sync --frozen` never resolves
+# anew, so a release published upstream cannot change what gets installed. Each
 # PACKAGE:COMMAND pair installs the Debian package when COMMAND is not on PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,21 +46,21 @@ install_debian_packages() {
 
 install_debian_packages "$@"
 
-if [[ ! -x "$venv/bin/python" ]]; then
-    python="$(find_python)" || {
-        echo "error: Tracer needs Python >= 3.11 (set TRACER_PYTHON to its path)" >&2
-        exit 1
-    }
-    echo "==> creating $venv with $python"
-    "$python" -m venv "$venv"
+# Install again only when the lock changes or new extras are asked for.
+key="$(sha256sum uv.lock | cut -c1-16) [$extras]"
+if [[ -x "$venv/bin/python" ]] && grep -qxF "$key" "$stamp" 2>/dev/null; then
+    exit 0
 fi
-
-# Reinstall only when the dependency list changes or new extras are requested.
-key="$(sha256sum pyproject.toml | cut -c1-16) [$extras]"
-if ! grep -qxF "$key" "$stamp" 2>/dev/null; then
-    spec="."
-    [[ -n "$extras" ]] && spec=".[$extras]"
-    echo "==> installing tracer${extras:+[$extras]} into $venv"
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$spec"
-    echo "$key" >>"$stamp"
-fi
+python="$(find_python)" || {
+    echo "error: Tracer needs Python >= 3.11 (set TRACER_PYTHON to its path)" >&2
+    exit 1
+}
+uv="$(scripts/uv.sh)"
+args=(sync --frozen --inexact --python "$python")
+IFS=',' read -ra wanted <<<"$extras"
+for extra in "${wanted[@]}"; do
+    [[ -n "$extra" ]] && args+=(--extra "$extra")
+done
+echo "==> installing tracer${extras:+[$extras]} into $venv from uv.lock"
+UV_PROJECT_ENVIRONMENT="$venv" UV_PYTHON_DOWNLOADS=never "$uv" "${args[@]}" --quiet
+echo "$key" >>"$stamp"

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Creates .venv-mongoeco: mongoeco's MongoDB-wire-compatible test server needs
-# Python >= 3.13, which Tracer's own venv may not have. Idempotent; prints the python path.
+# Python >= 3.13, which Tracer's own venv may not have. It installs exactly what
+# requirements/mongoeco.txt locks (hashes checked). Idempotent; prints the python path.
 #   scripts/mongoeco_venv.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv=".venv-mongoeco"
-# Bump together with the tests when a new mongoeco changes behaviour.
-requirement="mongoeco[wire]>=4.11,<5"
+lock="requirements/mongoeco.txt"
 stamp="$venv/.installed"
 
 find_python313() {
@@ -32,9 +32,11 @@ if [[ ! -x "$venv/bin/python" ]]; then
     echo "==> creating $venv with $python" >&2
     "$python" -m venv "$venv"
 fi
-if ! grep -qxF "$requirement" "$stamp" 2>/dev/null; then
-    echo "==> installing $requirement into $venv" >&2
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check "$requirement" >&2
-    echo "$requirement" >"$stamp"
+key="$(sha256sum "$lock" | cut -c1-16)"
+if ! grep -qxF "$key" "$stamp" 2>/dev/null; then
+    echo "==> installing $lock into $venv" >&2
+    uv="$(scripts/uv.sh)"
+    "$uv" pip sync --quiet --require-hashes --python "$venv/bin/python" "$lock" >&2
+    echo "$key" >"$stamp"
 fi
 echo "$PWD/$venv/bin/python"

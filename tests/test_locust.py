@@ -21,7 +21,7 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("locust") is None,
-    reason="locust is not installed: pip install -e '.[bench]'",
+    reason="locust is not installed: scripts/bootstrap.sh bench",
 )
 
 

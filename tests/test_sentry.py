@@ -285,3 +285,52 @@ def test_scrub_filters_secret_keys_and_recipient_fields_at_any_depth() -> None:
                                                                      "id": "e1"}}  # fmt: skip
     assert clean["breadcrumbs"]["values"][0]["message"] == "GET https://h.example/u/…?[Filtered]"
     assert clean["logentry"]["params"] == ["[email]", 3]
+
+
+BREAK_SENTRY_INIT = """
+# Test-only: sentry-sdk refuses an option at init, as sentry-sdk 3.0 did with 2.x's options.
+import sentry_sdk
+
+
+def init(*args, **kwargs):
+    raise TypeError("Unknown option 'send_default_pii'")
+
+
+sentry_sdk.init = init
+"""
+
+
+@pytest.mark.parametrize("failure", ["sdk_refuses_init", "malformed_dsn"])
+def test_a_role_whose_sentry_cannot_start_logs_one_error_and_serves(
+    failure: str, sentry: SentryStandIn, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """1. The edge starts with SENTRY_DSN set, and initialising Sentry fails: the SDK
+    refuses an option (as a new major release may), or the DSN is malformed.
+    Result: the edge serves clicks all the same; the supervisor and each worker log one
+    clear error saying Sentry is off, without the DSN's key; nothing reaches the stand-in."""
+    env = request.getfixturevalue("edge_env")
+    links: LinkBuilder = request.getfixturevalue("builder")
+    if failure == "sdk_refuses_init":
+        inject = tmp_path / "inject"
+        inject.mkdir()
+        (inject / "sitecustomize.py").write_text(BREAK_SENTRY_INIT)
+        env = {**env, "SENTRY_DSN": sentry.dsn, "PYTHONPATH": str(inject)}
+    else:
+        env = {**env, "SENTRY_DSN": "htp:/publickey@127.0.0.1"}
+    edge: EdgeProcess = request.getfixturevalue("start_edge")(env)
+
+    reply = edge.get(links.click("northjobs", "m-1", "https://northjobs.example/jobs/1"))
+
+    assert reply.status == 302
+    errors = [
+        json.loads(line)
+        for line in edge.log_text().splitlines()
+        if line.startswith("{") and '"level":"error"' in line
+    ]
+    # One line from the process that validates the configuration, one from the worker.
+    assert len(errors) == 2, errors
+    for line in errors:
+        assert line["msg"].startswith("Sentry is off for edge: initialising sentry-sdk")
+        assert line["msg"].endswith("running without it")
+        assert "publickey" not in line["msg"]
+    assert sentry.envelopes == []

@@ -30,7 +30,6 @@ from types import TracebackType
 from typing import Any
 
 from tracer import __version__
-from tracer.errors import ConfigurationError
 from tracer.settings import Settings
 
 logger = logging.getLogger("tracer.observability")
@@ -125,41 +124,100 @@ _ERROR_ID = re.compile(r"\brequest ([0-9a-f]{12}) failed\b")
 
 def init_sentry(role: str, settings: Settings) -> bool:
     """Report this process's errors to `settings.sentry_dsn`, tagged `role`. Returns
-    whether Sentry is on. Call once at start-up (in each granian worker for the edge)."""
+    whether Sentry is on. Call once at start-up (in each granian worker for the edge).
+
+    Error reporting is never a reason for a role to stop: whatever goes wrong here (a bad
+    DSN, an SDK that refuses an option, an SDK bug) is logged once and the role runs on
+    without Sentry."""
     if not settings.sentry_dsn:
         return False
     try:
         import sentry_sdk
         from sentry_sdk.integrations.argv import ArgvIntegration
         from sentry_sdk.integrations.logging import LoggingIntegration
-        from sentry_sdk.utils import BadDsn
     except ImportError:
         logger.warning("SENTRY_DSN is set but sentry-sdk is not installed: errors stay local")
         return False
     try:
         sentry_sdk.init(
-            dsn=settings.sentry_dsn,
+            dsn=str(settings.sentry_dsn),
             release=os.environ.get("SENTRY_RELEASE") or f"tracer@{__version__}",
-            send_default_pii=False,
-            include_local_variables=False,
+            data_collection=_DATA_COLLECTION,
             max_request_body_size="never",
             auto_enabling_integrations=False,
-            integrations=[LoggingIntegration(level=logging.INFO, event_level=logging.ERROR)],
+            # Errors become events, INFO and above their breadcrumbs; no record is sent as
+            # a Sentry Log (`level=None`): log lines stay in the role's own log.
+            integrations=[
+                LoggingIntegration(
+                    level=None, event_level=logging.ERROR, breadcrumb_level=logging.INFO
+                )
+            ],
             disabled_integrations=[ArgvIntegration()],
             before_send=_before_send,
             send_client_reports=False,
         )
-    except BadDsn as exc:
-        raise ConfigurationError(f"SENTRY_DSN: not a valid DSN ({exc})") from None
-    # The global scope: every thread and task of the process carries the role.
-    sentry_sdk.get_global_scope().set_tag("role", role)
+        # The global scope: every thread and task of the process carries the role.
+        sentry_sdk.get_global_scope().set_tag("role", role)
+    except Exception as exc:
+        # The message only: an SDK error may quote the DSN, whose key is a secret.
+        logger.error(
+            "Sentry is off for %s: initialising sentry-sdk %s failed (%s); running without it",
+            role,
+            getattr(sentry_sdk, "VERSION", "?"),
+            type(exc).__name__,
+        )
+        _disable_sentry()
+        return False
     return True
+
+
+def sentry_dsn_problem(dsn: str | None) -> str | None:
+    """Why `dsn` cannot work, for `tracer config check` (roles only log it and run on)."""
+    if not dsn:
+        return None
+    try:
+        from sentry_sdk.utils import BadDsn, Dsn
+    except ImportError:
+        return "SENTRY_DSN is set but sentry-sdk is not installed"
+    try:
+        Dsn(str(dsn))
+    except BadDsn as exc:
+        return f"SENTRY_DSN: not a valid DSN ({exc})"
+    return None
+
+
+# What sentry-sdk (3.x) may collect by itself: nothing about people (Tracer's requests
+# carry recipients' addresses and tokens), no local variables (they hold keys and
+# payloads), no request bodies, headers, cookies or query strings.
+_DATA_COLLECTION: dict[str, Any] = {
+    "user_info": False,
+    "cookies": {"mode": "off"},
+    "http_headers": {"request": {"mode": "off"}},
+    "http_bodies": [],
+    "url_query_params": {"mode": "off"},
+    "database_query_data": False,
+    "queues": False,
+    "stack_frame_variables": False,
+}
+
+
+def _disable_sentry() -> None:
+    """Leave no half-initialised client behind a failed `init`."""
+    try:
+        import sentry_sdk
+
+        sentry_sdk.init(dsn=None)
+    except Exception:  # nothing more to undo
+        logger.debug("could not reset sentry-sdk after a failed init", exc_info=True)
 
 
 def _before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
     record: logging.LogRecord | None = hint.get("log_record")
     if record is not None and "exception" not in event and record.levelno >= logging.ERROR:
-        _attach_handled_exception(event, hint)
+        try:
+            _attach_handled_exception(event, hint)
+        except Exception:  # the event still goes, without the stack trace
+            logger.debug("cannot attach the handled exception to a Sentry event", exc_info=True)
     tags = event.setdefault("tags", {})
     brand = getattr(record, "brand", None) or brand_of(_exception(hint))
     if isinstance(brand, str) and _BRAND_ID.match(brand):
@@ -177,13 +235,9 @@ def _attach_handled_exception(event: dict[str, Any], hint: dict[str, Any]) -> No
     exc_info = sys.exc_info()
     if exc_info[1] is None:
         return
-    import sentry_sdk
     from sentry_sdk.utils import event_from_exception
 
-    options = sentry_sdk.get_client().options
-    built, _hint = event_from_exception(
-        exc_info, client_options=options, mechanism={"type": "logging", "handled": True}
-    )
+    built, _hint = event_from_exception(exc_info, mechanism={"type": "logging", "handled": True})
     event["exception"] = built["exception"]
     hint["exc_info"] = exc_info
 

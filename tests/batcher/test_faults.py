@@ -17,6 +17,7 @@ from pathlib import Path
 import msgspec
 import redis
 
+from batcher.main import CLIENT_RETRIES, CLIENT_RETRY_CAP_S
 from batcher.worker import Batcher
 from tests.batcher.helpers import (
     FAST,
@@ -106,9 +107,10 @@ async def test_mongodb_down_backs_off_keeps_events_in_redis_then_stores_all(
 async def test_redis_restart_reconnects_and_loses_nothing(
     tmp_path: Path, example_brands: Brands, make_batcher: MakeBatcher
 ) -> None:
-    """1. A batcher drains 3,000 events in batches of 25. 2. Redis is stopped and started
-    again (append-only file) mid-way. Result: the batcher reconnects by itself and every
-    event is stored exactly once."""
+    """1. A batcher drains 3,000 events in batches of 25. 2. Redis is stopped mid-way, for
+    longer than the client's own retries last, and started again (append-only file).
+    Result: the batcher backs off, reconnects by itself and every event is stored exactly
+    once."""
     with RedisServer(tmp_path / "redis", persistent=True) as server:
         client = redis.Redis.from_url(server.url)
         store = SQLiteStore(tmp_path / "store.sqlite3", example_brands)
@@ -123,6 +125,7 @@ async def test_redis_restart_reconnects_and_loses_nothing(
             await wait_until(lambda: batcher.stats.batches >= 3)
 
             await asyncio.to_thread(server.stop)
+            await asyncio.sleep(CLIENT_RETRIES * CLIENT_RETRY_CAP_S + 0.5)
             await asyncio.to_thread(server.start)
             stats = await asyncio.wait_for(run, 30)
 

@@ -8,6 +8,7 @@ import sys
 from tracer.brands import load_brands
 from tracer.errors import ConfigurationError
 from tracer.keyring import load_keyring
+from tracer.observability import sentry_dsn_problem
 from tracer.settings import load_settings
 
 
@@ -35,6 +36,8 @@ def run_check(args: argparse.Namespace) -> int:
             brands = load_brands(path)
         except ConfigurationError as exc:
             problems += [f"{path}: {p}" if not p.startswith(str(path)) else p for p in exc.problems]
+    if settings is not None and (problem := sentry_dsn_problem(settings.sentry_dsn)):
+        problems.append(problem)
     if settings is not None:
         try:
             load_keyring(settings.keys, settings.dev_keyring_path)
