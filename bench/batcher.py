@@ -37,6 +37,7 @@ import uvloop
 from batcher.config import BatcherConfig
 from batcher.main import redis_client
 from batcher.worker import Batcher, BatchReport
+from bench.mongoeco import MongoEcoError, MongoEcoServer
 from tracer import events as event_codec
 from tracer import redis_keys
 from tracer.brands import Brands, load_brands
@@ -46,7 +47,6 @@ from tracer.runtime import tune_garbage_collector
 from tracer.settings import DEFAULT_CONFIG
 from tracer.store import EventStore
 from tracer.store.mongo import MongoStore
-from tracer.store.mongoeco import MongoEcoError, MongoEcoServer
 from tracer.store.sqlite import SQLiteStore
 
 SHARDS = 8

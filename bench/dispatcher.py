@@ -273,7 +273,7 @@ class Scenario:
 
     def command(self, bench: Bench, jobs: int) -> list[str]:
         if self.role is None:
-            return [sys.executable, "-m", "tracer", "dispatcher", "--burst"]
+            return [sys.executable, "-m", "cli", "dispatcher", "--burst"]
         return [sys.executable, "-m", "bench.dispatcher", "--role", self.role,
                 "--url", bench.url, "--secret", bench.secret, "--jobs", str(jobs)]  # fmt: skip
 
@@ -325,7 +325,7 @@ def paced_latency(bench: Bench, rate: int, seconds: float) -> dict:
     """Queue -> receiver latency with jobs arriving at `rate`/s, ts = time of queueing."""
     bench.reset()
     dispatcher = subprocess.Popen(
-        [sys.executable, "-m", "tracer", "dispatcher"], cwd=ROOT, env=bench.environment()
+        [sys.executable, "-m", "cli", "dispatcher"], cwd=ROOT, env=bench.environment()
     )
     time.sleep(1.0)  # let it start
     cpu_before = process_cpu_s(dispatcher.pid)

@@ -174,10 +174,10 @@ class Deployment:
         )
         _wait_until(lambda: _get_json(self.stats_url) is not None, "the receiver")
         self._spawn(
-            "edge", [sys.executable, "-m", "tracer", "edge", "--workers", str(self.edge_workers)]
+            "edge", [sys.executable, "-m", "cli", "edge", "--workers", str(self.edge_workers)]
         )
-        self._spawn("batcher", [sys.executable, "-m", "tracer", "batcher"])
-        self._spawn("dispatcher", [sys.executable, "-m", "tracer", "dispatcher"])
+        self._spawn("batcher", [sys.executable, "-m", "cli", "batcher"])
+        self._spawn("dispatcher", [sys.executable, "-m", "cli", "dispatcher"])
         _wait_until(lambda: _status(f"{self.edge_url}/readyz") == 200, "the edge")
 
     def _spawn(self, name: str, command: list[str]) -> None:

@@ -124,7 +124,7 @@ def _links(env: dict[str, str], path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "tracer",
+            "cli",
             "link",
             "click",
             "--brand",

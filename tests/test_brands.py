@@ -146,7 +146,7 @@ def test_config_check_lists_all_problems_and_exits_1(tmp_path: Path) -> None:
     broken.write_text(BROKEN)
 
     result = subprocess.run(
-        [sys.executable, "-m", "tracer", "config", "check", "--file", str(broken)],
+        [sys.executable, "-m", "cli", "config", "check", "--file", str(broken)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -160,7 +160,7 @@ def test_config_check_lists_all_problems_and_exits_1(tmp_path: Path) -> None:
 
 def test_config_check_accepts_the_example(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "tracer", "config", "check"],
+        [sys.executable, "-m", "cli", "config", "check"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -175,7 +175,7 @@ def test_the_edge_refuses_to_start_on_a_bad_file_with_exit_code_1(tmp_path: Path
     broken.write_text(BROKEN)
 
     result = subprocess.run(
-        [sys.executable, "-m", "tracer", "edge"],
+        [sys.executable, "-m", "cli", "edge"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -194,7 +194,7 @@ def test_the_edge_refuses_to_start_on_a_bad_file_with_exit_code_1(tmp_path: Path
 
 def test_bad_settings_name_the_variable(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "tracer", "config", "check"],
+        [sys.executable, "-m", "cli", "config", "check"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -213,7 +213,7 @@ def test_a_bad_edge_worker_count_is_named_before_the_edge_starts(
     tmp_path: Path, value: str, message: str
 ) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "tracer", "edge"],
+        [sys.executable, "-m", "cli", "edge"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -239,7 +239,7 @@ def test_an_api_key_pasted_where_its_hash_belongs_is_named_not_shown() -> None:
 @pytest.mark.parametrize("command", ["edge", "up"])
 def test_a_bad_worker_flag_is_refused_before_anything_starts(tmp_path: Path, command: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "tracer", command, "--workers", "0"],
+        [sys.executable, "-m", "cli", command, "--workers", "0"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.classifier_speed import REAL_USER_AGENTS
 from tracer.classify import HUMAN, Classifier
-from tracer.classify.benchmark import REAL_USER_AGENTS
 from tracer.classify.networks import OPEN_ONLY_AGENTS, load_shipped_vendors
 from tracer.classify.useragents import (
     PLAIN_BROWSER,

@@ -43,7 +43,7 @@ def cluster_env(redis_cluster: list[ClusterNode], tmp_path: Path) -> dict[str, s
 
 def tracer(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tracer", *args], env=env, cwd=ROOT, capture_output=True,
+        [sys.executable, "-m", "cli", *args], env=env, cwd=ROOT, capture_output=True,
         text=True, timeout=60,
     )  # fmt: skip
 

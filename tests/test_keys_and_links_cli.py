@@ -20,7 +20,7 @@ from tracer.tokens import CLICK, OPEN, UNSUBSCRIBE, TokenCodec
 
 def tracer(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tracer", *args],
+        [sys.executable, "-m", "cli", *args],
         capture_output=True,
         text=True,
         timeout=60,

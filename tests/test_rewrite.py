@@ -670,7 +670,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess[bytes]:
     env = {**os.environ, "TRACER_KEYS": dumps(keyring), "PYTHONPATH": str(ROOT)}
     return subprocess.run(
-        [sys.executable, "-m", "tracer", "rewrite", *args],
+        [sys.executable, "-m", "cli", "rewrite", *args],
         input=stdin,
         capture_output=True,
         env=env,

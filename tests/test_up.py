@@ -30,7 +30,7 @@ def test_up_serves_a_click_end_to_end_and_stops_every_role_in_order(tmp_path: Pa
     # 1. `tracer up` starts a private redis-server, the edge, the admin API, the batcher
     #    and the dispatcher.
     up = subprocess.Popen(
-        [sys.executable, "-m", "tracer", "up"],
+        [sys.executable, "-m", "cli", "up"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=log,
@@ -63,7 +63,7 @@ def test_up_serves_a_click_end_to_end_and_stops_every_role_in_order(tmp_path: Pa
         # 3. The click reaches the store through Redis and the batcher.
         def stored() -> bool:
             result = subprocess.run(
-                [sys.executable, "-m", "tracer", "stats", "--brand", "northjobs", "--json"],
+                [sys.executable, "-m", "cli", "stats", "--brand", "northjobs", "--json"],
                 env=env,
                 capture_output=True,
                 text=True,

@@ -123,7 +123,7 @@ class Target:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("a")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tracer", "up", "--edge-workers", str(self.edge_workers)],
+            [sys.executable, "-m", "cli", "up", "--edge-workers", str(self.edge_workers)],
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.PIPE,

@@ -50,7 +50,7 @@ class AdminProcess:
     def start(self, timeout_s: float = 20.0) -> AdminProcess:
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tracer", "admin"],
+            [sys.executable, "-m", "cli", "admin"],
             env=self.env,
             cwd=ROOT,
             stdout=self._log,

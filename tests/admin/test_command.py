@@ -14,7 +14,7 @@ from tests.conftest import ROOT
 
 def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tracer", "admin", *args],
+        [sys.executable, "-m", "cli", "admin", *args],
         env=env,
         cwd=ROOT,
         capture_output=True,

@@ -278,7 +278,7 @@ def stack(
     metrics_port = free_port()
     batcher_log = (tmp_path / "batcher.log").open("wb")
     batcher = subprocess.Popen(
-        [sys.executable, "-m", "tracer", "batcher", "--no-periodic-jobs"],
+        [sys.executable, "-m", "cli", "batcher", "--no-periodic-jobs"],
         env={**base_env, "TRACER_BATCHER_METRICS_PORT": str(metrics_port)},
         cwd=ROOT,
         stdout=batcher_log,

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
+from cli.main import main
 from tests.store.events import make_event
 from tracer.brands import Brands
-from tracer.cli import main
 from tracer.settings import load_settings
 from tracer.store.sqlite import SQLiteStore
 

@@ -152,7 +152,7 @@ async def test_kill_9_mid_batch_then_restart_stores_every_event_exactly_once(
     push(redis_client, sent)
     env = {**os.environ, "REDIS_URL": redis_url, "TRACER_DATA_DIR": str(data_dir),
            "TRACER_LOG_FORMAT": "text"}  # fmt: skip
-    command = [sys.executable, "-m", "tracer", "batcher", "--batch-size", "500",
+    command = [sys.executable, "-m", "cli", "batcher", "--batch-size", "500",
                "--lease-ttl", "0.6", "--no-periodic-jobs"]  # fmt: skip
     victim = await asyncio.create_subprocess_exec(
         *command, "--consumer", "victim", env=env, cwd=ROOT, stderr=subprocess.DEVNULL

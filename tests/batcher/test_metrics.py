@@ -85,7 +85,7 @@ def batcher_process(tmp_path: Path, redis_url: str) -> Iterator[int]:
     }
     log = (tmp_path / "batcher.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "tracer", "batcher", "--no-periodic-jobs", "--lease-ttl", "1"],
+        [sys.executable, "-m", "cli", "batcher", "--no-periodic-jobs", "--lease-ttl", "1"],
         env=env,
         cwd=ROOT,
         stdout=log,

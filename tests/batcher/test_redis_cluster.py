@@ -188,7 +188,7 @@ async def test_kill_9_mid_batch_on_a_cluster_then_an_heir_stores_every_event_exa
     push(cluster_client, sent)
     env = {**os.environ, "REDIS_URL": seed_url(redis_cluster), "TRACER_REDIS_CLUSTER": "1",
            "TRACER_DATA_DIR": str(data_dir), "TRACER_LOG_FORMAT": "text"}  # fmt: skip
-    command = [sys.executable, "-m", "tracer", "batcher", "--batch-size", "500",
+    command = [sys.executable, "-m", "cli", "batcher", "--batch-size", "500",
                "--lease-ttl", "0.6", "--no-periodic-jobs", "--metrics-port", "0"]  # fmt: skip
     victim = await asyncio.create_subprocess_exec(
         *command, "--consumer", "victim", env=env, cwd=ROOT, stderr=subprocess.DEVNULL

@@ -289,7 +289,7 @@ class Stack:
 
     async def run_batcher(self) -> str:
         """`tracer batcher --burst`: drains the queue into the SQLite store, then exits."""
-        command = [sys.executable, "-m", "tracer", "batcher", "--burst", "--no-periodic-jobs"]
+        command = [sys.executable, "-m", "cli", "batcher", "--burst", "--no-periodic-jobs"]
         command += ["--metrics-port", "0", "--lease-ttl", "2"]
         process = await asyncio.create_subprocess_exec(
             *command,

@@ -9,6 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
+from cli.main import main
 from dispatcher.queue import shard_for
 from tests.dispatcher.helpers import (
     SHARDS,
@@ -22,7 +23,6 @@ from tests.dispatcher.helpers import (
 )
 from tracer import redis_keys
 from tracer.brands import parse_brands
-from tracer.cli import main
 from tracer.webhooks import endpoint_id
 
 
@@ -42,7 +42,7 @@ def _environment(config: Path, redis_url: str) -> dict[str, str]:
 async def _start_dispatcher(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
     with log.open("ab") as sink:
         return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tracer", "dispatcher", env=env,
+            sys.executable, "-m", "cli", "dispatcher", env=env,
             stdout=asyncio.subprocess.DEVNULL, stderr=sink,
         )  # fmt: skip
 

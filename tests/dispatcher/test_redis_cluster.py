@@ -225,7 +225,7 @@ async def test_events_reach_the_receiver_through_batcher_and_dispatcher_processe
     for role in (["batcher", "--no-periodic-jobs"], ["dispatcher"]):
         with logs.open("ab") as sink:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "tracer", *role, "--burst", "--metrics-port", "0",
+                sys.executable, "-m", "cli", *role, "--burst", "--metrics-port", "0",
                 env=env, cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=sink,
             )  # fmt: skip
         try:

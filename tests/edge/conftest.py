@@ -101,7 +101,7 @@ class EdgeProcess:
     def start(self, timeout_s: float = 20.0) -> EdgeProcess:
         self.log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tracer", "edge", "--workers", self.env.get("WORKERS", "1")],
+            [sys.executable, "-m", "cli", "edge", "--workers", self.env.get("WORKERS", "1")],
             env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,

@@ -3,7 +3,7 @@ each backend (`store_kind` is "sqlite" or "mongo").
 
 MongoDB means a real server over the real pymongo driver: the one in the original
 environment's MONGODB_URL when set, otherwise a mongoeco wire server started for the
-session (a faithful stand-in, not mongod; see tracer/store/mongoeco.py).
+session (a faithful stand-in, not mongod; see bench/mongoeco.py).
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from pathlib import Path
 import pymongo
 import pytest
 
+from bench.mongoeco import MongoEcoError, MongoEcoServer
 from tests.conftest import ORIGINAL_ENVIRONMENT
 from tracer.brands import Brands
 from tracer.store import EventStore
 from tracer.store.mongo import MongoStore
-from tracer.store.mongoeco import MongoEcoError, MongoEcoServer
 from tracer.store.sqlite import SQLiteStore
 
 StoreFactory = Callable[..., Awaitable[EventStore]]

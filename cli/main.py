@@ -1,4 +1,4 @@
-"""`tracer`: the command line. Each sub-command lives in `tracer.commands.<name>` (the
+"""`tracer`: the command line. Each sub-command lives in `cli.commands.<name>` (the
 module is named after the command) and registers itself through `register(subparsers)`.
 Only the module of the command being run is imported, so `tracer link …` does not pay
 for the imports of `tracer dispatcher`."""
@@ -11,7 +11,8 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
-from tracer import __version__, commands
+from cli import commands
+from tracer import __version__
 from tracer.errors import ConfigurationError
 
 
@@ -24,7 +25,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     names = sorted(module.name for module in pkgutil.iter_modules(commands.__path__))
     for name in [command] if command in names else names:
-        importlib.import_module(f"tracer.commands.{name}").register(subparsers)
+        importlib.import_module(f"cli.commands.{name}").register(subparsers)
     return parser
 
 

@@ -1,6 +1,6 @@
 """Time the classifier on a realistic mix (a timing script, not a test).
 
-    .venv/bin/python -m tracer.classify.benchmark [--calls 300000] [--seed 7]
+    .venv/bin/python -m bench.classifier_speed [--calls 300000] [--seed 7]
 
 The mix: ~55 distinct real user agents weighted roughly like email traffic (browsers and
 mail clients, image proxies, MPP, previews, scanners, scripts), a distinct client address

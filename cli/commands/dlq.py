@@ -10,11 +10,11 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import msgspec
 
-from dispatcher import dead_letters, state
 from tracer import redis_keys
 from tracer.brands import Brands, load_brands
 from tracer.errors import ConfigurationError
@@ -22,6 +22,9 @@ from tracer.events import to_dict
 from tracer.redis_cluster import AnySyncRedis, connect_sync
 from tracer.settings import Settings, load_settings
 from tracer.webhooks import endpoints
+
+if TYPE_CHECKING:
+    from dispatcher.dead_letters import DeadLetter
 
 _RELATIVE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -96,6 +99,8 @@ def parse_since(text: str, now: float | None = None) -> float:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from dispatcher import dead_letters
+
     settings, brands = _load()
     shown = 0
     out = sys.stdout
@@ -112,6 +117,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_replay(args: argparse.Namespace) -> int:
+    from dispatcher import dead_letters
+
     settings, brands = _load()
     if args.to is not None:
         brand = brands.by_id.get(args.brand or "")
@@ -148,6 +155,8 @@ def run_replay(args: argparse.Namespace) -> int:
 
 
 def run_endpoints(args: argparse.Namespace) -> int:
+    from dispatcher import state
+
     settings, brands = _load()
     with _client(settings) as client:
         print("endpoint\tbrand\turl\tstate\tbreaker\tdead_letters")
@@ -166,6 +175,8 @@ def run_endpoints(args: argparse.Namespace) -> int:
 
 
 def run_enable(args: argparse.Namespace) -> int:
+    from dispatcher import state
+
     settings, brands = _load()
     chosen = list(args.endpoint)
     if args.brand:
@@ -234,7 +245,7 @@ def _brand_ids(brands: Brands, only: str | None) -> list[str]:
     return [only] if only else [brand.id for brand in brands]
 
 
-def _format(letter: dead_letters.DeadLetter, as_json: bool) -> str:
+def _format(letter: DeadLetter, as_json: bool) -> str:
     job = letter.job
     died = dt.datetime.fromtimestamp(letter.dead_at, dt.UTC).isoformat(timespec="seconds")
     if as_json:

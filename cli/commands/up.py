@@ -6,14 +6,14 @@ import argparse
 import importlib.util
 import logging
 
-from tracer.commands.edge import worker_count
+from cli.commands.edge import worker_count
+from cli.supervisor import Role, Supervisor, data_path, tracer_command
 from tracer.context import load_context
 from tracer.links import LinkBuilder
 from tracer.logs import configure_logging
 from tracer.observability import init_sentry
 from tracer.redis_server import RedisServer
 from tracer.settings import load_settings, mask_url
-from tracer.supervisor import Role, Supervisor, data_path, tracer_command
 
 logger = logging.getLogger("tracer.up")
 
@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _available(role: str) -> bool:
-    return importlib.util.find_spec(f"tracer.commands.{role}") is not None
+    return importlib.util.find_spec(f"cli.commands.{role}") is not None
 
 
 def run(args: argparse.Namespace) -> int:

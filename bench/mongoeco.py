@@ -15,7 +15,7 @@ from pathlib import Path
 from tracer.errors import TracerError
 from tracer.redis_server import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SERVER_SCRIPT = ROOT / "scripts" / "mongoeco_server.py"
 VENV_SCRIPT = ROOT / "scripts" / "mongoeco_venv.sh"
 VENV_PYTHON = ROOT / ".venv-mongoeco" / "bin" / "python"

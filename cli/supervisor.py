@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-logger = logging.getLogger("tracer.supervisor")
+logger = logging.getLogger("cli.supervisor")
 
 RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 STOP_TIMEOUT_S = 30.0
@@ -128,7 +128,7 @@ class Supervisor:
 
 
 def tracer_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "tracer", *args]
+    return [sys.executable, "-m", "cli", *args]
 
 
 def data_path(data_dir: Path, *parts: str) -> Path:
