@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio.retry import Retry
@@ -19,6 +20,7 @@ from batcher.metrics import BatcherMetrics, read_queue
 from batcher.worker import Batcher, BatcherStats
 from tracer.brands import Brands
 from tracer.errors import ConfigurationError
+from tracer.instance import register_role, unregister_role
 from tracer.metrics_server import DEFAULT_METRICS_HOST, MetricsServer
 from tracer.redis_cluster import AnyRedis, connect
 from tracer.settings import Settings
@@ -57,10 +59,12 @@ async def run_batcher(
     handle_signals: bool = True,
     metrics_host: str = DEFAULT_METRICS_HOST,
     metrics_port: int = 0,
+    metrics_port_required: bool = True,
 ) -> BatcherStats:
     """Open Redis and the store, run one batcher until SIGTERM/SIGINT (or, with `burst`,
     until the queue is drained), then close everything. With a `metrics_port`, serve
-    `/metrics` and `/healthz` there meanwhile."""
+    `/metrics` and `/healthz` there meanwhile (registered under the data dir for the
+    dashboard; a port in use is a `ConfigurationError` when `metrics_port_required`)."""
     if not settings.redis_url:
         raise ConfigurationError(
             "REDIS_URL: not set (`tracer up` starts a private redis-server and passes it on; "
@@ -82,24 +86,34 @@ async def run_batcher(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, batcher.request_stop)
-    server = None
+    server = registration = None
     if metrics_port:
         # Started before the store opens: a store down at start-up shows as a growing queue.
-        server = await _serve_metrics(metrics_host, metrics_port, metrics, batcher)
+        server = await _serve_metrics(
+            MetricsServer(
+                metrics_host,
+                metrics_port,
+                _metrics_renderer(metrics, batcher),
+                required=metrics_port_required,
+                setting="TRACER_BATCHER_METRICS_PORT",
+            )
+        )
+        if server is not None:
+            registration = register_role(settings.data_dir, "batcher", server.url)
     try:
         if not await _open_store(store, batcher):
             return batcher.stats
         return await batcher.run(burst=burst)
     finally:
+        if registration is not None:
+            unregister_role(registration)
         if server is not None:
             await server.stop()
         await store.close()
         await client.aclose()
 
 
-async def _serve_metrics(
-    host: str, port: int, metrics: BatcherMetrics, batcher: Batcher
-) -> MetricsServer | None:
+def _metrics_renderer(metrics: BatcherMetrics, batcher: Batcher) -> Callable[[], Awaitable[str]]:
     async def render() -> str:
         try:
             queue = await read_queue(batcher.client, batcher.shards)
@@ -107,12 +121,18 @@ async def _serve_metrics(
             queue = None  # no node of the cluster answers: as `read_queue` does for Redis
         return metrics.render(batcher.stats, len(batcher.leases.owned), queue)
 
-    server = MetricsServer(host, port, render)
+    return render
+
+
+async def _serve_metrics(server: MetricsServer) -> MetricsServer | None:
+    """Start `server`; a port taken while explicitly set stops the start (raises), any
+    other failure to serve metrics is logged and the pipeline runs on without them."""
     try:
         await server.start()
     except OSError as exc:
-        # Metrics are not worth stopping the pipeline for.
-        logger.error("Cannot serve metrics on %s:%d (%s); continuing without", host, port, exc)
+        logger.error(
+            "Cannot serve metrics on %s:%d (%s); continuing without", server.host, server.port, exc
+        )
         return None
     return server
 

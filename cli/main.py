@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -14,6 +15,14 @@ from collections.abc import Sequence
 from cli import commands
 from tracer import __version__
 from tracer.errors import ConfigurationError
+
+logger = logging.getLogger(__name__)
+
+# Exit codes: 0 done; 1 a configuration or usage problem (no restart helps: the supervisor
+# and the systemd units stop there); 2 bad arguments (argparse); 70 (EX_SOFTWARE) the
+# command crashed, worth a restart; 130 interrupted.
+EXIT_CONFIGURATION = 1
+EXIT_CRASHED = 70
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -38,11 +47,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as exc:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
-        return 1
+        return EXIT_CONFIGURATION
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception:
+        # Logged (so Sentry, when on, gets it with its stack trace) and told apart from a
+        # configuration error by the exit code.
+        logger.critical("tracer %s crashed", args.command, exc_info=True)
+        return EXIT_CRASHED
 
 
 if __name__ == "__main__":

@@ -2,11 +2,18 @@
 
 Children run in their own sessions, so a Ctrl-C in the terminal reaches only the
 supervisor, which then stops them front to back: the edge first (it flushes its buffers
-into Redis), then the consumers, then the private redis-server last.
+into Redis), then the consumers, then the private redis-server last. Each child gets a
+parent-death signal (SIGTERM): if the supervisor itself is killed, no role lives on as an
+orphan (a dispatcher delivering webhooks for an instance nobody runs any more).
+
+A role that exits is started again after a back-off that grows with each restart. Only a
+role's first start can end the supervisor: exit code 1 within seconds of it is a
+configuration error (bad setting, brands file, key ring), which no restart would fix.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -22,6 +29,12 @@ logger = logging.getLogger("cli.supervisor")
 
 RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 STOP_TIMEOUT_S = 30.0
+READY_TIMEOUT_S = 30.0
+# A first start that exits 1 within this long is a configuration error.
+CONFIGURATION_ERROR_WINDOW_S = 5.0
+# A role that ran this long without exiting starts its back-off over.
+STABLE_AFTER_S = 60.0
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -35,21 +48,37 @@ class Role:
     infrastructure: bool = False
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
+    # Exits in a row without a stable run in between: the restart back-off's step.
+    failures: int = 0
     started_at: float = 0.0
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            self.command, env={**os.environ, **self.env}, start_new_session=True
+            self.command,
+            env={**os.environ, **self.env},
+            start_new_session=True,
+            preexec_fn=_die_with_parent(os.getpid()),
         )
         self.started_at = time.monotonic()
         logger.info("started %s (pid %d)", self.name, self.process.pid)
         if self.ready is not None:
             self._wait_ready()
 
-    def _wait_ready(self, timeout_s: float = 30.0) -> None:
+    @property
+    def first_start(self) -> bool:
+        return self.restarts == 0
+
+    def _wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
         assert self.process is not None and self.ready is not None
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and self.process.poll() is None:
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                logger.error(
+                    "%s exited with code %s before it was ready",
+                    self.name,
+                    self.process.returncode,
+                )
+                return
             if self.ready():
                 return
             time.sleep(0.05)
@@ -105,17 +134,28 @@ class Supervisor:
             if role.process is None or role.process.poll() is None:
                 continue
             code = role.process.returncode
-            if code == 1 and time.monotonic() - role.started_at < 5:
-                # Exit code 1 at start-up is a configuration error: restarting won't help.
+            ran_s = time.monotonic() - role.started_at
+            if code == 1 and role.first_start and ran_s < CONFIGURATION_ERROR_WINDOW_S:
+                # Exit code 1 at the first start is a configuration error: restarting
+                # won't help. (A restarted role exiting 1 early is a crash: it backs off.)
                 logger.error("%s failed at start-up (exit code 1); stopping", role.name)
                 self.exit_code = 1
                 self.should_exit.set()
                 return
-            delay = RESTART_BACKOFF_S[min(role.restarts, len(RESTART_BACKOFF_S) - 1)]
-            logger.error("%s exited with code %s; restarting in %.0fs", role.name, code, delay)
+            if ran_s >= STABLE_AFTER_S:
+                role.failures = 0
+            delay = RESTART_BACKOFF_S[min(role.failures, len(RESTART_BACKOFF_S) - 1)]
+            logger.error(
+                "%s exited with code %s after %.1fs; restarting in %.0fs",
+                role.name,
+                _exit_status(code),
+                ran_s,
+                delay,
+            )
             if self.should_exit.wait(delay):
                 return
             role.restarts += 1
+            role.failures += 1
             role.start()
 
     def stop(self) -> None:
@@ -125,6 +165,29 @@ class Supervisor:
         infrastructure = [role for role in self.roles if role.infrastructure]
         for role in [*pipeline, *reversed(infrastructure)]:
             role.stop()
+
+
+def _exit_status(code: int) -> str:
+    if code < 0:
+        return f"{code} ({signal.Signals(-code).name})"
+    return str(code)
+
+
+def _die_with_parent(parent_pid: int) -> Callable[[], None]:
+    """A `preexec_fn` asking Linux to send the child SIGTERM when the supervisor dies
+    (prctl PR_SET_PDEATHSIG); elsewhere a no-op."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return lambda: None
+
+    def arm() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent_pid:  # the supervisor died before the line above
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arm
 
 
 def tracer_command(*args: str) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from tracer.errors import ConfigurationError
-from tracer.metrics_server import DEFAULT_METRICS_HOST
+from tracer.metrics_server import ANY_FREE_PORT, DEFAULT_METRICS_HOST, parse_metrics_port
 
 # Standard Webhooks / Svix spirit: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (about 28 h).
 DEFAULT_RETRY_SCHEDULE_S = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
@@ -39,8 +39,11 @@ class DispatcherOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     # Jobs moved from a shard to the processing list per round trip.
     fetch_batch: int = 256
     metrics_host: str = DEFAULT_METRICS_HOST
-    # 0 serves no /metrics.
+    # 0 serves no /metrics; ANY_FREE_PORT ("auto") any free port.
     metrics_port: int = DEFAULT_METRICS_PORT
+    # Set explicitly (flag or environment): another process holding it stops the start.
+    # The default port falls back to a free one instead.
+    metrics_port_required: bool = False
     # Drain mode: exit once the queues, retries and in-flight jobs are all empty.
     burst: bool = False
 
@@ -84,6 +87,9 @@ def load_options(environ: dict[str, str] | None = None, **overrides: Any) -> Dis
         if field == "retry_schedule_s":
             values[field] = parse_schedule(raw)
             continue
+        if field == "metrics_port":
+            values[field] = parse_metrics_port(raw, variable)
+            continue
         try:
             parsed = msgspec.convert({field: raw}, DispatcherOptions, strict=False)
         except msgspec.ValidationError as exc:
@@ -91,6 +97,8 @@ def load_options(environ: dict[str, str] | None = None, **overrides: Any) -> Dis
             raise ConfigurationError(f"{variable}: {raw!r} is not valid ({reason})") from None
         values[field] = getattr(parsed, field)
     values.update({key: value for key, value in overrides.items() if value is not None})
+    if "metrics_port" in values:
+        values.setdefault("metrics_port_required", True)
     options = DispatcherOptions(**values)
     _check(options)
     return options
@@ -119,5 +127,5 @@ def _check(options: DispatcherOptions) -> None:
     if options.fetch_batch > 4000:
         # Lua's unpack() takes at most a few thousand values.
         raise ConfigurationError(f"fetch_batch: {options.fetch_batch} must be <= 4000")
-    if not 0 <= options.metrics_port < 65536:
+    if options.metrics_port != ANY_FREE_PORT and not 0 <= options.metrics_port < 65536:
         raise ConfigurationError(f"metrics_port: {options.metrics_port} is not a TCP port")

@@ -13,6 +13,7 @@ import os
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import msgspec
 
@@ -28,6 +29,7 @@ from dispatcher.settle import Settler
 from dispatcher.state import SharedStates
 from tracer import redis_keys
 from tracer.brands import Brands
+from tracer.instance import register_role, unregister_role
 from tracer.metrics_server import MetricsServer
 from tracer.redis_cluster import REDIS_ERRORS, AnyRedis, connect
 from tracer.webhooks import decode_job, endpoints
@@ -63,7 +65,8 @@ class Dispatcher:
     and acks them once their outcome is recorded; the lists of a dispatcher whose heartbeat
     expired are put back on the shards by whichever dispatcher notices first.
     `options.burst` makes `run()` return once everything is drained (tests, one-off runs).
-    With `cluster`, `redis_url` names one node of a Redis Cluster.
+    With `cluster`, `redis_url` names one node of a Redis Cluster. With `registry_dir` (the
+    data dir), the address of `/metrics` is registered there for the dashboard.
     """
 
     def __init__(
@@ -75,8 +78,11 @@ class Dispatcher:
         options: DispatcherOptions,
         consumer: str | None = None,
         cluster: bool = False,
+        registry_dir: Path | None = None,
     ) -> None:
         self.brands = brands
+        self.registry_dir = registry_dir
+        self._registration: Path | None = None
         self.redis_url = redis_url
         self.cluster = cluster
         self.shards = shards
@@ -179,15 +185,23 @@ class Dispatcher:
 
     async def _start_metrics_server(self) -> None:
         server = MetricsServer(
-            self.options.metrics_host, self.options.metrics_port, self.render_metrics
+            self.options.metrics_host,
+            self.options.metrics_port,
+            self.render_metrics,
+            required=self.options.metrics_port_required,
+            setting="TRACER_DISPATCHER_METRICS_PORT",
         )
         try:
             self.metrics_port = await server.start()
             self._server = server
         except OSError as exc:
-            # Delivering webhooks matters more than being scraped: carry on without.
+            # Delivering webhooks matters more than being scraped: carry on without. (An
+            # explicitly set port held by another process raised ConfigurationError.)
             port = self.options.metrics_port
             log.error("Cannot serve metrics on port %d (%s); continuing without", port, exc)
+            return
+        if self.registry_dir is not None:
+            self._registration = register_role(self.registry_dir, "dispatcher", server.url)
 
     async def _shutdown(self) -> None:
         log.info("Stopping: taking no new jobs")
@@ -203,6 +217,8 @@ class Dispatcher:
             # then stay registered, so that the job is adopted once the heartbeat expires.
             requeued = await self._leave(deregister=stopped)
         finally:
+            if self._registration is not None:
+                unregister_role(self._registration)
             if self._server is not None:
                 await self._server.stop()
             await self.redis.aclose()

@@ -13,6 +13,9 @@ from tracer.settings import Settings
 
 logger = logging.getLogger("tracer.edge.serve")
 
+# EX_SOFTWARE, as the command line uses for a crash (1 means a configuration error).
+EXIT_CRASHED = 70
+
 
 def serve(
     settings: Settings, workers: int, host: str | None = None, port: int | None = None
@@ -44,5 +47,16 @@ def serve(
         log_access=False,
         # Workers get this long to answer open connections and flush their buffers.
         workers_kill_timeout=30,
+        # A worker that dies is replaced while the others keep serving (granian stops
+        # everything only on a crash loop: the same worker dying again within seconds).
+        respawn_failed_workers=True,
     )
-    server.serve()
+    try:
+        server.serve()
+    except SystemExit as exc:
+        # Granian exits 1 when a worker crash-loops. Configuration errors were ruled out
+        # above, so say "crashed" (restart me), not "configuration error" (don't).
+        if exc.code not in (0, None):
+            logger.error("edge: granian stopped with exit code %s; a worker kept failing", exc.code)
+            raise SystemExit(EXIT_CRASHED) from None
+        raise

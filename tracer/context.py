@@ -16,10 +16,11 @@ class Context:
     keyring: KeyRing
 
 
-def load_context(settings: Settings | None = None) -> Context:
+def load_context(settings: Settings | None = None, *, create_keyring: bool = True) -> Context:
     """Settings from the environment, the brands file and the key ring, all validated;
-    raises `ConfigurationError` listing every problem found."""
+    raises `ConfigurationError` listing every problem found. `create_keyring`: make the
+    development key ring when it is missing (roles do; other commands refuse)."""
     settings = settings or load_settings()
     brands = load_brands(settings.config_path)
-    keyring = load_keyring(settings.keys, settings.dev_keyring_path)
+    keyring = load_keyring(settings.keys, settings.dev_keyring_path, create=create_keyring)
     return Context(settings=settings, brands=brands, keyring=keyring)

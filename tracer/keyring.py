@@ -179,13 +179,21 @@ def keyring_location(keys_setting: str | None, dev_path: Path) -> Path | None:
     return Path(keys_setting)
 
 
-def load_keyring(keys_setting: str | None, dev_path: Path) -> KeyRing:
-    """The key ring named by `TRACER_KEYS`, or the development ring (created when absent)."""
+def load_keyring(keys_setting: str | None, dev_path: Path, *, create: bool = True) -> KeyRing:
+    """The key ring named by `TRACER_KEYS`, or the development ring, created when absent
+    unless `create` is false (commands other than the roles: a ring made up on the spot
+    would seal links that no running instance can open)."""
     if keys_setting is not None and keys_setting.lstrip().startswith("{"):
         return parse_keyring(keys_setting, "TRACER_KEYS")
     path = keyring_location(keys_setting, dev_path)
     assert path is not None
     if keys_setting is None and not path.exists():
+        if not create:
+            raise ConfigurationError(
+                f"TRACER_KEYS: not set, and there is no development key ring at {path}: run "
+                "this where `tracer up` runs (its data dir), or set TRACER_DATA_DIR to that "
+                "data dir, or TRACER_KEYS to the key ring file"
+            )
         _create_dev_keyring(path)
     try:
         text = path.read_text(encoding="utf-8")

@@ -87,8 +87,8 @@ class Collector:
         self._refresh_engagement_soon(now)
         redis, batchers, dispatchers = await asyncio.gather(
             self._read_redis(now),
-            self._scrape_all("batcher metrics", self.options.batcher_metrics),
-            self._scrape_all("dispatcher metrics", self.options.dispatcher_metrics),
+            self._scrape_all("batcher metrics", self.options.targets("batcher")),
+            self._scrape_all("dispatcher metrics", self.options.targets("dispatcher")),
         )
         redis_reading, redis_source = redis
         batcher_samples, batcher_source = batchers
@@ -137,6 +137,7 @@ class Collector:
     async def _scrape_all(self, name: str, urls: tuple[str, ...]) -> tuple[Samples | None, Source]:
         """Every target's samples summed (the processes of one role), and how many answered."""
         if not urls:
+            # No process of this role serves metrics for this instance (or none is listed).
             return None, Source(name=name, up=False, detail="not configured")
         replies = await asyncio.gather(*(scrape(self.session, url) for url in urls))
         answered = [samples for samples in replies if samples is not None]

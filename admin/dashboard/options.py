@@ -1,18 +1,21 @@
 """Where the dashboard looks, read once from the environment.
 
-The batchers' and dispatchers' `/metrics` are found where those roles serve them on this
-machine (`TRACER_BATCHER_METRICS_HOST:PORT`, 127.0.0.1:9101, and
-`TRACER_DISPATCHER_METRICS_HOST:PORT`, 127.0.0.1:9102; port 0 means none), unless
-`TRACER_DASHBOARD_BATCHER_METRICS` / `TRACER_DASHBOARD_DISPATCHER_METRICS` list the URLs
-of every process (comma-separated), e.g. when they run on other machines.
+The batchers' and dispatchers' `/metrics` are those the role processes registered in this
+instance's data dir (`tracer.instance.register_role`, read again at every reading: roles
+restart, and each binds the port it could), unless `TRACER_DASHBOARD_BATCHER_METRICS` /
+`TRACER_DASHBOARD_DISPATCHER_METRICS` list the URLs of every process (comma-separated),
+e.g. when they run on other machines. The dashboard never guesses a well-known port: on a
+host running two Tracers, that would show the other one's batcher.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from tracer.errors import ConfigurationError
+from tracer.instance import registered_metrics
 
 DEFAULT_PUSH_INTERVAL_S = 1.0
 # The dispatcher's default (`TRACER_DISPATCHER_HEARTBEAT_TTL_S`): its heartbeat key says
@@ -22,17 +25,32 @@ DEFAULT_DISPATCHER_HEARTBEAT_TTL_S = 15.0
 
 @dataclass(frozen=True)
 class DashboardOptions:
-    batcher_metrics: tuple[str, ...] = ("http://127.0.0.1:9101/metrics",)
-    dispatcher_metrics: tuple[str, ...] = ("http://127.0.0.1:9102/metrics",)
+    # The data dir whose registered role processes are scraped (None: none registered).
+    registry_dir: Path | None = None
+    # Explicit targets; None: the registered ones.
+    batcher_metrics: tuple[str, ...] | None = None
+    dispatcher_metrics: tuple[str, ...] | None = None
     dispatcher_heartbeat_ttl_s: float = DEFAULT_DISPATCHER_HEARTBEAT_TTL_S
     # How often a live page gets a new reading.
     push_interval_s: float = DEFAULT_PUSH_INTERVAL_S
 
+    def targets(self, role: str) -> tuple[str, ...]:
+        """The `/metrics` URLs of `role` ("batcher" or "dispatcher") to scrape now."""
+        listed = self.batcher_metrics if role == "batcher" else self.dispatcher_metrics
+        if listed is not None:
+            return listed
+        if self.registry_dir is None:
+            return ()
+        return registered_metrics(self.registry_dir, role)
+
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> DashboardOptions:
+    def from_environ(
+        cls, environ: Mapping[str, str], registry_dir: Path | None = None
+    ) -> DashboardOptions:
         return cls(
-            batcher_metrics=_targets(environ, "BATCHER", 9101),
-            dispatcher_metrics=_targets(environ, "DISPATCHER", 9102),
+            registry_dir=registry_dir,
+            batcher_metrics=_targets(environ, "BATCHER"),
+            dispatcher_metrics=_targets(environ, "DISPATCHER"),
             dispatcher_heartbeat_ttl_s=_seconds(
                 environ, "TRACER_DISPATCHER_HEARTBEAT_TTL_S", DEFAULT_DISPATCHER_HEARTBEAT_TTL_S
             ),
@@ -42,32 +60,17 @@ class DashboardOptions:
         )
 
 
-def _targets(environ: Mapping[str, str], role: str, default_port: int) -> tuple[str, ...]:
+def _targets(environ: Mapping[str, str], role: str) -> tuple[str, ...] | None:
     listed = environ.get(f"TRACER_DASHBOARD_{role}_METRICS", "").strip()
-    if listed:
-        urls = tuple(url.strip() for url in listed.split(",") if url.strip())
-        for url in urls:
-            if not url.startswith(("http://", "https://")):
-                raise ConfigurationError(
-                    f"TRACER_DASHBOARD_{role}_METRICS: {url!r} is not an http(s) URL"
-                )
-        return urls
-    host = environ.get(f"TRACER_{role}_METRICS_HOST") or "127.0.0.1"
-    raw_port = environ.get(f"TRACER_{role}_METRICS_PORT") or str(default_port)
-    if not raw_port.isdigit() or not 0 <= int(raw_port) < 65536:
-        raise ConfigurationError(f"TRACER_{role}_METRICS_PORT: {raw_port!r} is not a TCP port")
-    if int(raw_port) == 0:
-        return ()
-    return (f"http://{_reachable(host)}:{int(raw_port)}/metrics",)
-
-
-def _reachable(host: str) -> str:
-    """The address to scrape a server listening on `host` at."""
-    if host in ("0.0.0.0", ""):
-        return "127.0.0.1"
-    if host == "::":
-        return "[::1]"
-    return f"[{host}]" if ":" in host else host
+    if not listed:
+        return None
+    urls = tuple(url.strip() for url in listed.split(",") if url.strip())
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigurationError(
+                f"TRACER_DASHBOARD_{role}_METRICS: {url!r} is not an http(s) URL"
+            )
+    return urls
 
 
 def _seconds(environ: Mapping[str, str], name: str, default: float, low: float = 0.0) -> float:

@@ -116,7 +116,11 @@ def add_dashboard(
     environ = os.environ if environ is None else environ
     token = load_admin_token(environ, context.settings.data_dir)
     app[DASHBOARD_AUTH] = DashboardAuth(token, Sessions(token.value))
-    app.cleanup_ctx.append(_collector_context(context, DashboardOptions.from_environ(environ)))
+    app.cleanup_ctx.append(
+        _collector_context(
+            context, DashboardOptions.from_environ(environ, context.settings.data_dir)
+        )
+    )
     app.on_shutdown.append(_stop_streams)
     for method, path, handler, name in ROUTES:
         if method == "GET":

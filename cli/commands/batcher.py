@@ -14,7 +14,7 @@ from batcher.main import run_batcher
 from tracer.brands import load_brands
 from tracer.errors import ConfigurationError
 from tracer.logs import configure_logging
-from tracer.metrics_server import DEFAULT_METRICS_HOST
+from tracer.metrics_server import DEFAULT_METRICS_HOST, parse_metrics_port
 from tracer.observability import init_sentry
 from tracer.redis_cluster import REDIS_ERRORS
 from tracer.runtime import tune_garbage_collector
@@ -65,10 +65,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--metrics-port",
-        type=int,
         default=None,
-        help="serve /metrics and /healthz on this port (default: TRACER_BATCHER_METRICS_PORT "
-        f"or {DEFAULT_METRICS_PORT}; 0 turns it off)",
+        metavar="PORT|auto",
+        help="serve /metrics and /healthz on this port, `auto` for any free one, 0 for none "
+        f"(default: TRACER_BATCHER_METRICS_PORT, else {DEFAULT_METRICS_PORT}, or a free port "
+        "when another process holds it)",
     )
     parser.add_argument(
         "--metrics-host",
@@ -79,22 +80,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _metrics_address(args: argparse.Namespace) -> tuple[str, int]:
-    """Flags first, then the environment, then the defaults."""
+def _metrics_address(args: argparse.Namespace) -> tuple[str, int, bool]:
+    """Flags first, then the environment, then the defaults; and whether the port was set
+    explicitly (then it must be the one served)."""
     environ = os.environ
     host = args.metrics_host or environ.get("TRACER_BATCHER_METRICS_HOST") or DEFAULT_METRICS_HOST
-    port = args.metrics_port
-    if port is None:
-        raw = environ.get("TRACER_BATCHER_METRICS_PORT") or str(DEFAULT_METRICS_PORT)
-        try:
-            port = int(raw)
-        except ValueError:
-            raise ConfigurationError(
-                f"TRACER_BATCHER_METRICS_PORT: {raw!r} is not valid (expected a port number)"
-            ) from None
-    if not 0 <= port < 65536:
-        raise ConfigurationError(f"--metrics-port: {port} is not a TCP port")
-    return host, port
+    if args.metrics_port is not None:
+        return host, parse_metrics_port(args.metrics_port, "--metrics-port"), True
+    raw = environ.get("TRACER_BATCHER_METRICS_PORT", "")
+    if raw:
+        return host, parse_metrics_port(raw, "TRACER_BATCHER_METRICS_PORT"), True
+    return host, DEFAULT_METRICS_PORT, False
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
             "REDIS_URL: not set; the batcher reads the event queue from Redis "
             "(`tracer up` starts a private redis-server and sets it)"
         )
-    metrics_host, metrics_port = _metrics_address(args)
+    metrics_host, metrics_port, metrics_port_required = _metrics_address(args)
     configure_logging(settings.log_level, role="batcher")
     init_sentry("batcher", settings)
     config = BatcherConfig(
@@ -120,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(run_batcher(settings, brands, config, burst=args.burst,
                                    consumer=args.consumer, metrics_host=metrics_host,
-                                   metrics_port=metrics_port))  # fmt: skip
+                                   metrics_port=metrics_port,
+                                   metrics_port_required=metrics_port_required))  # fmt: skip
     except (*REDIS_ERRORS, OSError) as exc:
         print(f"error: Redis at {mask_url(settings.redis_url or '')}: {exc}", file=sys.stderr)
         return 1

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from cli.instance import command_settings
 from tracer.brands import load_brands
 from tracer.errors import ConfigurationError
 from tracer.keyring import load_keyring
 from tracer.observability import sentry_dsn_problem
-from tracer.settings import load_settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,7 +26,7 @@ def run_check(args: argparse.Namespace) -> int:
     problems: list[str] = []
     settings = None
     try:
-        settings = load_settings()
+        settings = command_settings()
     except ConfigurationError as exc:
         problems += exc.problems
     path = args.file or (settings.config_path if settings else None)
@@ -38,11 +38,20 @@ def run_check(args: argparse.Namespace) -> int:
             problems += [f"{path}: {p}" if not p.startswith(str(path)) else p for p in exc.problems]
     if settings is not None and (problem := sentry_dsn_problem(settings.sentry_dsn)):
         problems.append(problem)
-    if settings is not None:
+    notes = []
+    if settings is not None and settings.keys is None and not settings.dev_keyring_path.exists():
+        # Not a problem: the first role to start makes it (`tracer up` prints where).
+        notes.append(
+            f"note: no key ring yet; the first role started makes a development key ring at "
+            f"{settings.dev_keyring_path.resolve()} (set TRACER_KEYS in production)"
+        )
+    elif settings is not None:
         try:
-            load_keyring(settings.keys, settings.dev_keyring_path)
+            load_keyring(settings.keys, settings.dev_keyring_path, create=False)
         except ConfigurationError as exc:
             problems += exc.problems
+    for note in notes:
+        print(note, file=sys.stderr)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if problems:

@@ -9,11 +9,12 @@ import sys
 
 import uvloop
 
-from dispatcher.options import load_options, parse_schedule
+from dispatcher.options import DEFAULT_METRICS_PORT, load_options, parse_schedule
 from dispatcher.service import Dispatcher
 from tracer.brands import load_brands
 from tracer.errors import ConfigurationError
 from tracer.logs import configure_logging
+from tracer.metrics_server import parse_metrics_port
 from tracer.observability import init_sentry
 from tracer.redis_cluster import REDIS_ERRORS
 from tracer.settings import load_settings, mask_url
@@ -30,10 +31,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--metrics-port",
-        type=int,
+        type=_metrics_port,
         default=None,
-        help="serve /metrics and /healthz on this port (default: TRACER_DISPATCHER_METRICS_PORT "
-        "or 9102; 0 turns it off)",
+        metavar="PORT|auto",
+        help="serve /metrics and /healthz on this port, `auto` for any free one, 0 for none "
+        f"(default: TRACER_DISPATCHER_METRICS_PORT, else {DEFAULT_METRICS_PORT}, or a free "
+        "port when another process holds it)",
     )
     parser.add_argument(
         "--metrics-host", default=None, help="address of /metrics (default 127.0.0.1)"
@@ -83,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         options=options,
         consumer=args.consumer,
         cluster=settings.redis_cluster,
+        registry_dir=settings.data_dir,
     )
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
@@ -99,6 +103,13 @@ async def _serve(dispatcher: Dispatcher) -> None:
         # The handler only sets an event; the dispatcher does the stopping.
         loop.add_signal_handler(signum, dispatcher.request_exit)
     await dispatcher.run()
+
+
+def _metrics_port(text: str) -> int:
+    try:
+        return parse_metrics_port(text, "--metrics-port")
+    except ConfigurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _schedule(text: str) -> tuple[float, ...]:

@@ -15,12 +15,13 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from cli.instance import command_settings
 from tracer import redis_keys
 from tracer.brands import Brands, load_brands
 from tracer.errors import ConfigurationError
 from tracer.events import to_dict
 from tracer.redis_cluster import AnySyncRedis, connect_sync
-from tracer.settings import Settings, load_settings
+from tracer.settings import Settings
 from tracer.webhooks import endpoints
 
 if TYPE_CHECKING:
@@ -225,9 +226,12 @@ class ProgressBar:
 
 
 def _load() -> tuple[Settings, Brands]:
-    settings = load_settings()
+    settings = command_settings()
     if not settings.redis_url:
-        raise ConfigurationError("REDIS_URL: not set; the dead-letter lists live in Redis")
+        raise ConfigurationError(
+            "REDIS_URL: not set, and no `tracer up` instance in "
+            f"{settings.data_dir.resolve()}; the dead-letter lists live in Redis"
+        )
     return settings, load_brands(settings.config_path)
 
 

@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from cli.instance import command_settings
 from tracer.errors import ConfigurationError
 from tracer.keyring import dumps, keyring_location, load_keyring, new_keyring, write_keyring
-from tracer.settings import load_settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _ring_path() -> Path:
-    settings = load_settings()
+    settings = command_settings()
     path = keyring_location(settings.keys, settings.dev_keyring_path)
     if path is None:
         raise ConfigurationError(
@@ -56,26 +56,26 @@ def run_new(args: argparse.Namespace) -> int:
 
 
 def run_rotate(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = command_settings(quiet=True)
     path = _ring_path()
-    ring = load_keyring(settings.keys, settings.dev_keyring_path).rotate()
+    ring = load_keyring(settings.keys, settings.dev_keyring_path, create=False).rotate()
     write_keyring(ring, path)
     print(f"{path}: key {ring.active.id} now seals new links; restart the edge to apply")
     return 0
 
 
 def run_retire(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = command_settings(quiet=True)
     path = _ring_path()
-    ring = load_keyring(settings.keys, settings.dev_keyring_path).retire(args.key_id)
+    ring = load_keyring(settings.keys, settings.dev_keyring_path, create=False).retire(args.key_id)
     write_keyring(ring, path)
     print(f"{path}: key {args.key_id} retired; its links now get the landing page")
     return 0
 
 
 def run_list(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    ring = load_keyring(settings.keys, settings.dev_keyring_path)
+    settings = command_settings()
+    ring = load_keyring(settings.keys, settings.dev_keyring_path, create=False)
     for key in ring.keys:
         print(f"{key.id}\t{key.state}\t{key.created}")
     return 0

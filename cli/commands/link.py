@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from cli.instance import command_settings
 from tracer.events import CHANNELS, POSITIONS
 
 
@@ -56,7 +57,7 @@ def _emit(args: argparse.Namespace, build) -> int:
     from tracer.context import load_context
     from tracer.links import LinkBuilder, LinkError
 
-    context = load_context()
+    context = load_context(command_settings())
     builder = LinkBuilder(context.brands, context.keyring)
     if args.count < 0:
         print("error: --count must be >= 0", file=sys.stderr)
@@ -127,10 +128,12 @@ def _emit_short(args: argparse.Namespace) -> int:
     from tracer.redis_cluster import connect
     from tracer.slugs import ShortLinks, SlugAllocator
 
-    context = load_context()
+    context = load_context(command_settings())
     if not context.settings.redis_url:
         print(
-            "error: --short needs REDIS_URL (slugs are allocated and stored in Redis)",
+            "error: --short needs Redis, where slugs are allocated and stored: set "
+            "REDIS_URL, or run this where `tracer up` runs (its data dir: "
+            f"{context.settings.data_dir.resolve()} has no running instance)",
             file=sys.stderr,
         )
         return 2

@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from cli.instance import command_settings
 from tracer.context import load_context
 from tracer.links import LinkBuilder, LinkError
 from tracer.rewrite import rewrite_email
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _fail(f"--text: cannot read {args.text} ({exc.strerror})")
     html = sys.stdin.buffer.read().decode(_ENCODING, _ERRORS)
-    context = load_context()
+    context = load_context(command_settings())
     builder = LinkBuilder(context.brands, context.keyring)
     try:
         result = rewrite_email(

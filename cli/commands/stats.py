@@ -8,11 +8,11 @@ import sys
 
 import orjson
 
+from cli.instance import command_settings
 from tracer.brands import load_brands
 from tracer.errors import ConfigurationError
 from tracer.events import EVENT_TYPES
-from tracer.settings import load_settings
-from tracer.store import BrandStats, StoreUnavailable, open_store
+from tracer.store import BrandStats, StoreMissing, StoreUnavailable, open_store
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,13 +29,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = command_settings()
     brands = load_brands(settings.config_path)
     if args.brand not in brands.by_id:
         known = ", ".join(sorted(brands.by_id))
         raise ConfigurationError(f"--brand: {args.brand!r} is not a brand ({known})")
     try:
         stats = asyncio.run(_read(settings, args.brand))
+    except StoreMissing as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except StoreUnavailable as exc:
         print(f"error: the event store is unavailable: {exc}", file=sys.stderr)
         return 1
@@ -47,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _read(settings, brand: str) -> BrandStats:
-    store = await open_store(settings)
+    store = await open_store(settings, create=False)
     try:
         return await store.stats(brand)
     finally:

@@ -5,15 +5,20 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
+import os
+import time
+from pathlib import Path
 
 from cli.commands.edge import worker_count
 from cli.supervisor import Role, Supervisor, data_path, tracer_command
 from tracer.context import load_context
+from tracer.instance import InstanceFacts, remove_facts, write_facts
+from tracer.keyring import keyring_location
 from tracer.links import LinkBuilder
 from tracer.logs import configure_logging
 from tracer.observability import init_sentry
 from tracer.redis_server import RedisServer
-from tracer.settings import load_settings, mask_url
+from tracer.settings import Settings, load_settings, mask_url
 
 logger = logging.getLogger("tracer.up")
 
@@ -52,11 +57,48 @@ def run(args: argparse.Namespace) -> int:
     # The admin API puts events on the queue too: it stops with the edge, before consumers.
     for name in ("admin", "batcher", "dispatcher"):
         if _available(name):
-            roles.append(Role(name, tracer_command(name), env=env))
+            roles.append(Role(name, tracer_command(name, *_metrics_flags(name)), env=env))
     for role in roles:
         role.env.update(env)
+    facts = _facts(settings, data_dir, redis_url)
+    write_facts(data_dir, facts)
     _print_banner(context, settings, redis_url, [role.name for role in roles])
-    return Supervisor(roles).run()
+    try:
+        return Supervisor(roles).run()
+    finally:
+        remove_facts(data_dir, facts.pid)
+
+
+def _metrics_flags(role: str) -> list[str]:
+    """Each consumer serves /metrics on a free port, unless one is configured: two
+    instances on one host never collide, and the dashboard finds each role's port where
+    the role registered it (`tracer.instance`)."""
+    if role not in ("batcher", "dispatcher"):
+        return []
+    if os.environ.get(f"TRACER_{role.upper()}_METRICS_PORT"):
+        return []
+    return ["--metrics-port", "auto"]
+
+
+def _facts(settings: Settings, data_dir: Path, redis_url: str) -> InstanceFacts:
+    """What other commands on this machine need to find this instance."""
+    ring = keyring_location(settings.keys, settings.dev_keyring_path)
+    return InstanceFacts(
+        pid=os.getpid(),
+        started_at=time.time(),
+        data_dir=str(data_dir),
+        config_path=str(Path(settings.config_path).resolve()),
+        keys=str(ring.resolve()) if ring is not None else None,
+        keys_inline=ring is None,
+        redis_url=redis_url or None,
+        mongodb_url=settings.mongodb_url,
+        edge_url=f"http://{_local(settings.edge_host)}:{settings.edge_port}",
+        admin_url=f"http://{_local(settings.admin_host)}:{settings.admin_port}",
+    )
+
+
+def _local(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "") else host
 
 
 def _print_banner(context, settings, redis_url: str, roles: list[str]) -> None:

@@ -6,7 +6,10 @@ the embedded SQLite file under the data directory. Both implement `EventStore`.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tracer.brands import Brands
+from tracer.errors import TracerError
 from tracer.settings import Settings
 from tracer.store.base import (
     BrandStats,
@@ -26,6 +29,7 @@ __all__ = [
     "EventStore",
     "Rejected",
     "RollupRow",
+    "StoreMissing",
     "StoreUnavailable",
     "Suppression",
     "TypeStats",
@@ -33,6 +37,19 @@ __all__ = [
     "create_store",
     "open_store",
 ]
+
+
+class StoreMissing(TracerError):
+    """A read-only command found no store where it looked: it says so instead of making
+    an empty one and reporting zeros."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(
+            f"no event store in {path.parent.resolve()} ({path.name} does not exist). Run "
+            "this where `tracer up` runs, or set TRACER_DATA_DIR to the data dir of the "
+            "instance (MONGODB_URL to its MongoDB)"
+        )
 
 
 def create_store(settings: Settings, brands: Brands | None = None) -> EventStore:
@@ -47,8 +64,14 @@ def create_store(settings: Settings, brands: Brands | None = None) -> EventStore
     return SQLiteStore(settings.sqlite_path, brands)
 
 
-async def open_store(settings: Settings, brands: Brands | None = None) -> EventStore:
-    """The configured store, opened (schema and indexes created); close it when done."""
+async def open_store(
+    settings: Settings, brands: Brands | None = None, *, create: bool = True
+) -> EventStore:
+    """The configured store, opened (schema and indexes created); close it when done.
+    With `create` false (read-only commands), a SQLite store that does not exist yet is
+    not made up: `StoreMissing` names where it was looked for."""
+    if not create and not settings.mongodb_url and not settings.sqlite_path.exists():
+        raise StoreMissing(settings.sqlite_path)
     store = create_store(settings, brands)
     await store.open()
     return store
