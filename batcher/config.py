@@ -1,8 +1,15 @@
-"""Tuning knobs of a batcher, with their units in their names."""
+"""Tuning knobs of a batcher, with their units in their names, read once from the
+environment (`TRACER_BATCHER_*`) by the kernel's one settings loader, flags on top."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import msgspec
+
+from tracer.metrics_server import DEFAULT_METRICS_HOST, parse_metrics_port
+from tracer.settings import read_environment
 
 # `tracer batcher`'s /metrics port unless --metrics-port or TRACER_BATCHER_METRICS_PORT say.
 DEFAULT_METRICS_PORT = 9101
@@ -35,7 +42,35 @@ class BatcherConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     # Dead lists keep at most this many entries per shard, none older than this.
     dead_max_entries: int = 100_000
     dead_retention_s: float = 14 * 86_400.0
+    # /metrics and /healthz: 0 serves none (a batcher embedded in a program), ANY_FREE_PORT
+    # ("auto") any free port. The `tracer batcher` role serves DEFAULT_METRICS_PORT unless
+    # told otherwise (`load_batcher_config`). A port set explicitly must be the one served;
+    # the role's default falls back to a free one when another process holds it.
+    metrics_host: str = DEFAULT_METRICS_HOST
+    metrics_port: int = 0
+    metrics_port_required: bool = False
 
     @property
     def maintenance_interval_s(self) -> float:
         return min(self.lease_ttl_s, self.heartbeat_ttl_s) / 3
+
+
+ENVIRONMENT = {
+    "TRACER_BATCHER_METRICS_HOST": "metrics_host",
+    "TRACER_BATCHER_METRICS_PORT": "metrics_port",
+}
+
+
+def load_batcher_config(
+    environ: Mapping[str, str] | None = None, **overrides: Any
+) -> BatcherConfig:
+    """The environment's settings, then `overrides` (command-line flags; None: not given)."""
+    values = read_environment(
+        BatcherConfig, ENVIRONMENT, environ, parsers={"metrics_port": parse_metrics_port}
+    )
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    if "metrics_port" in values:
+        values.setdefault("metrics_port_required", True)
+    else:
+        values["metrics_port"] = DEFAULT_METRICS_PORT
+    return BatcherConfig(**values)

@@ -21,7 +21,7 @@ from batcher.worker import Batcher, BatcherStats
 from tracer.brands import Brands
 from tracer.errors import ConfigurationError
 from tracer.instance import register_role, unregister_role
-from tracer.metrics_server import DEFAULT_METRICS_HOST, MetricsServer
+from tracer.metrics_server import MetricsServer
 from tracer.redis_cluster import AnyRedis, connect
 from tracer.settings import Settings
 from tracer.store import EventStore, StoreUnavailable, create_store
@@ -57,14 +57,11 @@ async def run_batcher(
     burst: bool = False,
     consumer: str | None = None,
     handle_signals: bool = True,
-    metrics_host: str = DEFAULT_METRICS_HOST,
-    metrics_port: int = 0,
-    metrics_port_required: bool = True,
 ) -> BatcherStats:
     """Open Redis and the store, run one batcher until SIGTERM/SIGINT (or, with `burst`,
-    until the queue is drained), then close everything. With a `metrics_port`, serve
-    `/metrics` and `/healthz` there meanwhile (registered under the data dir for the
-    dashboard; a port in use is a `ConfigurationError` when `metrics_port_required`)."""
+    until the queue is drained), then close everything. With a `config.metrics_port`,
+    serve `/metrics` and `/healthz` there meanwhile (registered under the data dir for
+    the dashboard; a port in use is a `ConfigurationError` when it was set explicitly)."""
     if not settings.redis_url:
         raise ConfigurationError(
             "REDIS_URL: not set (`tracer up` starts a private redis-server and passes it on; "
@@ -87,14 +84,14 @@ async def run_batcher(
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, batcher.request_stop)
     server = registration = None
-    if metrics_port:
+    if config.metrics_port:
         # Started before the store opens: a store down at start-up shows as a growing queue.
         server = await _serve_metrics(
             MetricsServer(
-                metrics_host,
-                metrics_port,
+                config.metrics_host,
+                config.metrics_port,
                 _metrics_renderer(metrics, batcher),
-                required=metrics_port_required,
+                required=config.metrics_port_required,
                 setting="TRACER_BATCHER_METRICS_PORT",
             )
         )

@@ -16,7 +16,7 @@ import msgspec
 
 from tracer.errors import ConfigurationError
 from tracer.instance import InstanceFacts, read_facts
-from tracer.settings import Settings, load_settings, mask_url
+from tracer.settings import Secret, Settings, load_settings, mask_url
 
 
 def command_settings(*, quiet: bool = False) -> Settings:
@@ -36,9 +36,9 @@ def command_settings(*, quiet: bool = False) -> Settings:
 def _from_instance(facts: InstanceFacts, environ: os._Environ[str] | dict[str, str]) -> dict:
     changes: dict[str, object] = {}
     if not environ.get("REDIS_URL") and facts.redis_url:
-        changes["redis_url"] = facts.redis_url
+        changes["redis_url"] = Secret(facts.redis_url)
     if not environ.get("MONGODB_URL") and facts.mongodb_url:
-        changes["mongodb_url"] = facts.mongodb_url
+        changes["mongodb_url"] = Secret(facts.mongodb_url)
     if not environ.get("TRACER_CONFIG") and facts.config_path:
         changes["config_path"] = Path(facts.config_path)
     if not environ.get("TRACER_KEYS"):
@@ -48,7 +48,7 @@ def _from_instance(facts: InstanceFacts, environ: os._Environ[str] | dict[str, s
                 "inline in TRACER_KEYS; set the same TRACER_KEYS here"
             )
         if facts.keys:
-            changes["keys"] = facts.keys
+            changes["keys"] = Secret(facts.keys)
     return changes
 
 

@@ -7,13 +7,14 @@ left is here: the retry schedule, the circuit breaker, shutdown and liveness tim
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 
 from tracer.errors import ConfigurationError
 from tracer.metrics_server import ANY_FREE_PORT, DEFAULT_METRICS_HOST, parse_metrics_port
+from tracer.settings import read_environment
 
 # Standard Webhooks / Svix spirit: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (about 28 h).
 DEFAULT_RETRY_SCHEDULE_S = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
@@ -75,27 +76,18 @@ def parse_schedule(text: str) -> tuple[float, ...]:
         ) from None
 
 
-def load_options(environ: dict[str, str] | None = None, **overrides: Any) -> DispatcherOptions:
+def load_options(environ: Mapping[str, str] | None = None, **overrides: Any) -> DispatcherOptions:
     """Options from the environment, then `overrides` (command-line flags) on top; raises
     `ConfigurationError` naming the variable and its value when one is not valid."""
-    environ = dict(os.environ if environ is None else environ)
-    values: dict[str, Any] = {}
-    for variable, field in ENVIRONMENT.items():
-        raw = environ.get(variable)
-        if raw is None or raw == "":
-            continue
-        if field == "retry_schedule_s":
-            values[field] = parse_schedule(raw)
-            continue
-        if field == "metrics_port":
-            values[field] = parse_metrics_port(raw, variable)
-            continue
-        try:
-            parsed = msgspec.convert({field: raw}, DispatcherOptions, strict=False)
-        except msgspec.ValidationError as exc:
-            reason = str(exc).split(" - at ")[0]
-            raise ConfigurationError(f"{variable}: {raw!r} is not valid ({reason})") from None
-        values[field] = getattr(parsed, field)
+    values = read_environment(
+        DispatcherOptions,
+        ENVIRONMENT,
+        environ,
+        parsers={
+            "retry_schedule_s": lambda raw, _variable: parse_schedule(raw),
+            "metrics_port": parse_metrics_port,
+        },
+    )
     values.update({key: value for key, value in overrides.items() if value is not None})
     if "metrics_port" in values:
         values.setdefault("metrics_port_required", True)

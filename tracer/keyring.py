@@ -122,7 +122,8 @@ def dumps(ring: KeyRing) -> str:
 
 def parse_keyring(text: str, source: str) -> KeyRing:
     try:
-        ring = msgspec.json.decode(text, type=KeyRing)
+        # str(): the text may be a `Secret`, which msgspec's decoder does not take.
+        ring = msgspec.json.decode(str(text), type=KeyRing)
     except msgspec.ValidationError as exc:
         raise ConfigurationError(f"{source}: not a valid key ring ({exc})") from None
     except msgspec.DecodeError as exc:

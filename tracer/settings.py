@@ -3,11 +3,19 @@
 Brand-specific behaviour lives in the brands file (`tracer.brands`); this module holds
 what belongs to the deployment: where Redis, the store and the data directory are, the
 ports, and the tuning knobs of the pipeline.
+
+`read_environment` is the one loader of `TRACER_*` variables: it builds `Settings` here
+and each role's own typed settings (`batcher.config`, `dispatcher.options`, the admin
+dashboard's options), each struct holding its defaults in one place.
+
+Connection URLs, the key ring and the Sentry DSN are `Secret`s: their `repr` (so a
+settings object logged or shown in a traceback) never shows them.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +27,62 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "brands.exa
 
 
 class Secret(str):
-    """A string that never shows its value in `repr` (connection URLs carry passwords)."""
+    """A string that never shows its value in `repr` (connection URLs carry passwords).
+    `str(secret)` and using it as a string give the value, on purpose only."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}('**********')"
 
 
+Parser = Callable[[str, str], Any]
+"""`(raw text, variable name) -> value`, raising `ConfigurationError` on a bad value."""
+
+
+def read_environment(
+    struct: type[msgspec.Struct],
+    variables: Mapping[str, str],
+    environ: Mapping[str, str] | None = None,
+    *,
+    parsers: Mapping[str, Parser] | None = None,
+    secrets: Iterable[str] = (),
+) -> dict[str, Any]:
+    """The fields of `struct` that `environ` sets, converted: `variables` maps each
+    environment variable to its field; a field in `parsers` is converted by its parser,
+    the others by msgspec (lax: "8", "true", "0.5" from text). Fields named in `secrets`
+    become `Secret`s. Unset and empty variables are left out (the struct's defaults
+    apply). Raises `ConfigurationError` naming the variable and its value."""
+    environ = os.environ if environ is None else environ
+    parsers = parsers or {}
+    secret_fields = set(secrets)
+    values: dict[str, Any] = {}
+    for variable, field in variables.items():
+        raw = environ.get(variable)
+        if raw is None or raw == "":
+            continue
+        if field in parsers:
+            value = parsers[field](raw, variable)
+        else:
+            try:
+                parsed = msgspec.convert({field: raw}, struct, strict=False, dec_hook=_to_path)
+            except msgspec.ValidationError as exc:
+                reason = str(exc).split(" - at ")[0]
+                shown = "**********" if field in secret_fields else repr(raw)
+                raise ConfigurationError(f"{variable}: {shown} is not valid ({reason})") from None
+            value = getattr(parsed, field)
+        values[field] = Secret(value) if field in secret_fields and value is not None else value
+    return values
+
+
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     config_path: Path = DEFAULT_CONFIG
-    redis_url: str | None = None
+    redis_url: Secret | None = None
     # REDIS_URL names one node of a Redis Cluster (the edge's queue keys are hash-tagged).
     redis_cluster: bool = False
-    mongodb_url: str | None = None
+    mongodb_url: Secret | None = None
     data_dir: Path = Path("var")
-    keys: str | None = None
-    sentry_dsn: str | None = None
+    # A key ring file's path, or the ring itself (JSON).
+    keys: Secret | None = None
+    sentry_dsn: Secret | None = None
     edge_host: str = "0.0.0.0"
     edge_port: int = 8080
     # granian worker processes of `tracer edge` (and of the edge `tracer up` starts).
@@ -90,21 +139,14 @@ ENVIRONMENT = {
 }
 
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
+# Fields whose value is a secret (see `Secret`).
+SECRET_FIELDS = ("redis_url", "mongodb_url", "keys", "sentry_dsn")
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build `Settings` from environment variables; raise `ConfigurationError` naming the
     variable and its value when one is not valid."""
-    environ = dict(os.environ if environ is None else environ)
-    values: dict[str, Any] = {}
-    for variable, field in ENVIRONMENT.items():
-        raw = environ.get(variable)
-        if raw is None or raw == "":
-            continue
-        try:
-            parsed = msgspec.convert({field: raw}, Settings, strict=False, dec_hook=_to_path)
-        except msgspec.ValidationError as exc:
-            reason = str(exc).split(" - at ")[0]
-            raise ConfigurationError(f"{variable}: {raw!r} is not valid ({reason})") from None
-        values[field] = getattr(parsed, field)
+    values = read_environment(Settings, ENVIRONMENT, environ, secrets=SECRET_FIELDS)
     settings = Settings(**values)
     _check(settings)
     return settings
@@ -113,6 +155,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
 def _to_path(kind: type, value: Any) -> Any:
     if kind is Path and isinstance(value, str):
         return Path(value)
+    if kind is Secret and isinstance(value, str):
+        return Secret(value)
     raise NotImplementedError
 
 

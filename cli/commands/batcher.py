@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 
 import uvloop
 
-from batcher.config import DEFAULT_METRICS_PORT, BatcherConfig
+from batcher.config import DEFAULT_METRICS_PORT, BatcherConfig, load_batcher_config
 from batcher.main import run_batcher
 from tracer.brands import load_brands
 from tracer.errors import ConfigurationError
@@ -65,6 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--metrics-port",
+        type=_metrics_port,
         default=None,
         metavar="PORT|auto",
         help="serve /metrics and /healthz on this port, `auto` for any free one, 0 for none "
@@ -80,19 +80,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _metrics_address(args: argparse.Namespace) -> tuple[str, int, bool]:
-    """Flags first, then the environment, then the defaults; and whether the port was set
-    explicitly (then it must be the one served)."""
-    environ = os.environ
-    host = args.metrics_host or environ.get("TRACER_BATCHER_METRICS_HOST") or DEFAULT_METRICS_HOST
-    if args.metrics_port is not None:
-        return host, parse_metrics_port(args.metrics_port, "--metrics-port"), True
-    raw = environ.get("TRACER_BATCHER_METRICS_PORT", "")
-    if raw:
-        return host, parse_metrics_port(raw, "TRACER_BATCHER_METRICS_PORT"), True
-    return host, DEFAULT_METRICS_PORT, False
-
-
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     brands = load_brands(settings.config_path)
@@ -101,24 +88,30 @@ def run(args: argparse.Namespace) -> int:
             "REDIS_URL: not set; the batcher reads the event queue from Redis "
             "(`tracer up` starts a private redis-server and sets it)"
         )
-    metrics_host, metrics_port, metrics_port_required = _metrics_address(args)
-    configure_logging(settings.log_level, role="batcher")
-    init_sentry("batcher", settings)
-    config = BatcherConfig(
+    config = load_batcher_config(
         batch_max_events=max(1, args.batch_size),
         lease_ttl_s=args.lease_ttl,
         heartbeat_ttl_s=args.lease_ttl,
         shutdown_grace_period_s=args.grace,
         periodic_jobs=not args.no_periodic_jobs,
+        metrics_host=args.metrics_host,
+        metrics_port=args.metrics_port,
     )
+    configure_logging(settings.log_level, role="batcher")
+    init_sentry("batcher", settings)
     tune_garbage_collector()
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(run_batcher(settings, brands, config, burst=args.burst,
-                                   consumer=args.consumer, metrics_host=metrics_host,
-                                   metrics_port=metrics_port,
-                                   metrics_port_required=metrics_port_required))  # fmt: skip
+                                   consumer=args.consumer))  # fmt: skip
     except (*REDIS_ERRORS, OSError) as exc:
         print(f"error: Redis at {mask_url(settings.redis_url or '')}: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _metrics_port(text: str) -> int:
+    try:
+        return parse_metrics_port(text, "--metrics-port")
+    except ConfigurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

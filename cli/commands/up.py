@@ -90,8 +90,8 @@ def _facts(settings: Settings, data_dir: Path, redis_url: str) -> InstanceFacts:
         config_path=str(Path(settings.config_path).resolve()),
         keys=str(ring.resolve()) if ring is not None else None,
         keys_inline=ring is None,
-        redis_url=redis_url or None,
-        mongodb_url=settings.mongodb_url,
+        redis_url=str(redis_url) if redis_url else None,
+        mongodb_url=str(settings.mongodb_url) if settings.mongodb_url else None,
         edge_url=f"http://{_local(settings.edge_host)}:{settings.edge_port}",
         admin_url=f"http://{_local(settings.admin_host)}:{settings.admin_port}",
     )
