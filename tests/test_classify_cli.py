@@ -142,7 +142,7 @@ def test_undecodable_and_huge_lines() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.decode().splitlines() == [
         "bot\tua:curl",
-        "human\tno_signal",
+        "bot\tua:not-a-browser",  # judged on its first 1,024 characters: no browser's shape
         "error\tbad_line",
         "bot\tua:wget",
     ]

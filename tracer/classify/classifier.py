@@ -20,18 +20,23 @@ from tracer.classify.useragents import UserAgents, shared_user_agents
 from tracer.classify.verdicts import (
     BURST_SIGNAL,
     CANARY_SIGNAL,
+    CLOUD,
+    CLOUD_SCAN,
     FAST_SIGNAL,
     HEAD_CLICK_SIGNAL,
     HEAD_OTHER_SIGNAL,
     HUMAN,
     UA_BOT,
     Combiner,
+    Signal,
     Verdict,
+    signal,
 )
 
 logger = logging.getLogger("tracer.classify")
 
 DEFAULT_MIN_CLICK_DELAY_S = BotPolicy().min_click_delay_s
+DEFAULT_CLOUD_SCAN_WINDOW_S = BotPolicy().cloud_scan_window_s
 # Answer when classification itself fails (a bug): keep the hit as a person's, marked, so
 # nothing is lost and the verdict can be recomputed.
 ERROR_VERDICT = Verdict("human", ("classify_error",))
@@ -67,7 +72,7 @@ class Classifier:
     network table.
     """
 
-    _instances: ClassVar[dict[tuple[NetworkKey, float], Classifier]] = {}
+    _instances: ClassVar[dict[tuple, Classifier]] = {}
 
     def __init__(
         self,
@@ -75,9 +80,19 @@ class Classifier:
         ignore_vendors: Iterable[str] = (),
         min_click_delay_s: float = DEFAULT_MIN_CLICK_DELAY_S,
         user_agents: UserAgents | None = None,
+        cloud_scan_window_s: float = DEFAULT_CLOUD_SCAN_WINDOW_S,
+        cloud_clicks_are_scanners: bool = False,
     ) -> None:
+        """`cloud_scan_window_s`: a click from hosting/cloud address space this soon after
+        the link was made is a scanner's (0 turns the rule off); later ones are noted and
+        count as a person's unless `cloud_clicks_are_scanners`."""
         self.min_click_delay_s = float(min_click_delay_s)
+        self.cloud_scan_window_s = float(cloud_scan_window_s)
+        self.cloud_clicks_are_scanners = bool(cloud_clicks_are_scanners)
         self.table = network_table(network_key(networks, ignore_vendors))
+        self._cloud_scan, self._cloud_later = _cloud_signals(
+            self.table, self.cloud_clicks_are_scanners
+        )
         self.user_agents = user_agents or shared_user_agents()
         self.bursts = BurstTracker()
         # Bound once: the hot path calls these without attribute lookups.
@@ -91,10 +106,21 @@ class Classifier:
     @classmethod
     def for_brand(cls, brand: Brand) -> Classifier:
         policy = brand.bot_policy
-        key = (network_key(policy.networks, policy.ignore_vendors), policy.min_click_delay_s)
+        key = (
+            network_key(policy.networks, policy.ignore_vendors),
+            policy.min_click_delay_s,
+            policy.cloud_scan_window_s,
+            policy.cloud_clicks_are_scanners,
+        )
         found = cls._instances.get(key)
         if found is None:
-            found = cls(policy.networks, policy.ignore_vendors, policy.min_click_delay_s)
+            found = cls(
+                policy.networks,
+                policy.ignore_vendors,
+                policy.min_click_delay_s,
+                cloud_scan_window_s=policy.cloud_scan_window_s,
+                cloud_clicks_are_scanners=policy.cloud_clicks_are_scanners,
+            )
             cls._instances[key] = found
         return found
 
@@ -115,6 +141,8 @@ class Classifier:
             known = self._ua_cached(ua)
             ua_signal = (known if known is not None else self._ua_miss(ua))[1]
             network = self._network(ip)[1]
+            if network and network[-1].rank == CLOUD:  # hosting space: sorted last
+                network = self._cloud_timed(network, age_s)
             fast = age_s is not None and 0.0 <= age_s < self.min_click_delay_s
             burst = message_id and self._observe(
                 message_id, link, time.time() if now is None else now
@@ -143,6 +171,14 @@ class Classifier:
             return self._retry(
                 self.click, (ip, ua, method, age_s, bool(canary), message_id, link, now)
             )
+
+    def _cloud_timed(self, network: tuple[Signal, ...], age_s: float | None) -> tuple:
+        """A click's network signals with its hosting/cloud signal made what the click's
+        timing says: a scanner's soon after sending, else a note (or a scanner's, when the
+        brand opted in)."""
+        soon = age_s is not None and 0.0 <= age_s < self.cloud_scan_window_s
+        swap = self._cloud_scan if soon else self._cloud_later
+        return tuple(swap.get(s, s) for s in network)
 
     def open(self, ip: str, ua: str, method: str, age_s: float | None = None) -> Verdict:
         """A hit on an open pixel. (`age_s` is accepted for symmetry; no timing rule
@@ -196,6 +232,34 @@ class Classifier:
             self._error_logged = True
             logger.exception("Classifying %r failed; answering %s.", request, ERROR_VERDICT)
         return ERROR_VERDICT
+
+
+def _cloud_signals(
+    table: NetworkTable, later_is_scanner: bool
+) -> tuple[dict[Signal, Signal], dict[Signal, Signal]]:
+    """(hosting signal -> its scanner's signal soon after sending, -> its signal later)."""
+    soon: dict[Signal, Signal] = {}
+    later: dict[Signal, Signal] = {}
+    for _, click in table.values4 + table.values6:
+        for found in click:
+            if found.rank == CLOUD and found not in soon:
+                name = found.reason.partition(":")[2]
+                soon[found] = _shared_signal(CLOUD_SCAN, "scanner", f"cloud-scan:{name}")
+                if later_is_scanner:
+                    later[found] = _shared_signal(CLOUD_SCAN, "scanner", found.reason)
+    return soon, later
+
+
+_SHARED_SIGNALS: dict[tuple[int, str, str], Signal] = {}
+
+
+def _shared_signal(rank: int, agent: str, reason: str) -> Signal:
+    """One Signal object per (rank, agent, reason), so combinations memoize."""
+    key = (rank, agent, reason)
+    found = _SHARED_SIGNALS.get(key)
+    if found is None:
+        found = _SHARED_SIGNALS[key] = signal(rank, agent, reason)
+    return found
 
 
 def _upper(method: object) -> str:

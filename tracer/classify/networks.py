@@ -9,6 +9,7 @@ IPv6 addresses (::ffff:a.b.c.d) are looked up as IPv4.
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import socket
 import tomllib
@@ -18,14 +19,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tracer.classify.useragents import read_data
-from tracer.classify.verdicts import NET_RANKS, Signal, signal
+from tracer.classify.patterns import read_data
+from tracer.classify.verdicts import CLOUD, NET_RANKS, Signal, signal
 
 logger = logging.getLogger("tracer.classify")
 
 NETWORKS_FILE = "networks.toml"
+CLOUD_FILE = "cloud-networks.json"
 # Agents whose networks only fetch images: they say something about opens, not clicks.
 OPEN_ONLY_AGENTS = frozenset({"mpp", "proxy"})
+# Hosting/cloud address space: only clicks, and what it means depends on the click's timing
+# (the classifier turns `cloud:<name>` into `cloud-scan:<name>` soon after sending).
+CLOUD_AGENT = "cloud"
 BRAND_VENDOR_AGENT = "scanner"
 
 NetSignals = tuple[tuple[Signal, ...], tuple[Signal, ...]]  # (for an open, for a click)
@@ -52,6 +57,8 @@ class Vendor:
         that equal intervals compare equal and combinations memoize."""
         key = (self.name, self.agent)
         found = _VENDOR_SIGNALS.get(key)
+        if found is None and self.agent == CLOUD_AGENT:
+            found = _VENDOR_SIGNALS[key] = ((), (signal(CLOUD, "human", f"cloud:{self.name}"),))
         if found is None:
             one = signal(NET_RANKS[self.agent], self.agent, f"net:{self.name}")
             found = _VENDOR_SIGNALS[key] = (
@@ -61,9 +68,13 @@ class Vendor:
         return found
 
 
-def load_shipped_vendors(raw: Mapping[str, Any] | None = None) -> dict[str, Vendor]:
+def load_shipped_vendors(
+    raw: Mapping[str, Any] | None = None, cloud: Mapping[str, Any] | None = None
+) -> dict[str, Vendor]:
+    """The vendors of networks.toml, and the hosting/cloud providers of
+    cloud-networks.json (agent `cloud`; `cloud={}` leaves them out)."""
     raw = raw if raw is not None else tomllib.loads(read_data(NETWORKS_FILE).decode())
-    return {
+    vendors = {
         name: Vendor(
             name=name,
             agent=entry["agent"],
@@ -74,6 +85,20 @@ def load_shipped_vendors(raw: Mapping[str, Any] | None = None) -> dict[str, Vend
         )
         for name, entry in raw["vendors"].items()
     }
+    cloud = cloud if cloud is not None else json.loads(read_data(CLOUD_FILE))
+    for name, entry in cloud.get("providers", {}).items():
+        vendors.setdefault(
+            name,
+            Vendor(
+                name=name,
+                agent=CLOUD_AGENT,
+                cidrs=tuple(entry["cidrs"]),
+                label=entry.get("label", ""),
+                source=cloud.get("release", ""),
+                retrieved=entry.get("published", ""),
+            ),
+        )
+    return vendors
 
 
 def vendors_for(
@@ -224,6 +249,12 @@ def _by_first_octet(
 
 
 def _merged(vendors: list[Vendor]) -> NetSignals:
+    """The signals of the vendors covering an interval. Where a named vendor's list
+    covers a hosting range (Exchange Online inside Microsoft's allocation), the vendor
+    says more than "hosting", so the hosting signal is left out."""
+    named = [v for v in vendors if v.agent != CLOUD_AGENT]
+    if any(v.agent not in OPEN_ONLY_AGENTS for v in named):
+        vendors = named
     on_open = tuple(sorted(s for v in vendors for s in v.signals()[0]))
     on_click = tuple(sorted(s for v in vendors for s in v.signals()[1]))
     return (on_open, on_click)
