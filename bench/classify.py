@@ -198,14 +198,22 @@ def _group_order(group: str) -> tuple[int, str]:
 def email_checks(rows: Sequence[Row]) -> dict[str, tuple[int, int]]:
     """(counted as people, rows) on opens for the clients the targets name."""
     classifier = classifier_for(build_user_agents())
+    mail = ("mail-client", "office-mail-client")
+
+    def apple_mail(row: Row) -> bool:
+        webkit = "AppleWebKit" in row.ua and "Safari" not in row.ua
+        return row.category in mail and (row.ua.startswith("Mail/") or webkit)
+
     wanted = {
         "mailbox-proxy opens counted as people": lambda r: r.category == "proxy",
         "Outlook desktop opens counted as people": lambda r: r.category == "office-mail-client",
-        "Outlook mobile opens counted as people": lambda r: "Outlook-" in r.ua,
-        "Apple Mail opens counted as people": lambda r: (
-            r.category == "mail-client" and "AppleWebKit" in r.ua and "Safari" not in r.ua
+        "Outlook mobile opens counted as people": lambda r: (
+            r.category in mail and r.ua.startswith("Outlook-")
         ),
-        "Thunderbird opens counted as people": lambda r: "Thunderbird/" in r.ua,
+        "Apple Mail opens counted as people": apple_mail,
+        "Thunderbird opens counted as people": lambda r: (
+            r.category in mail and "Thunderbird/" in r.ua
+        ),
     }
     checks = {}
     for name, chosen in wanted.items():

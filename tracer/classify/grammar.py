@@ -59,7 +59,7 @@ _ENGINE_RE = re.compile(_ENGINE, _FLAGS)
 # The first parenthesised comment (one level of nesting allowed: HbbTV, PocketBook).
 _COMMENT = re.compile(r"\((?P<comment>(?:[^()]|\([^()]*\))*)\)")
 _MOZILLA = re.compile(r"Mozilla\s*/?\s*(?P<major>\d)", _FLAGS)
-_MSIE = re.compile(r"\bMSIE \d|Trident/\d|Konqueror/", _FLAGS)
+_MSIE = re.compile(r"\bMSIE \d|Trident/\d", _FLAGS)
 _ANDROID_VERSION = re.compile(r"Android\s*[\d.]*$", _FLAGS)
 _ANY_COMMENT = re.compile(r"\((?:[^()]|\([^()]*\))*\)")
 # `compatible; SomeBot/1.2` with nothing of a platform, maybe a contact after it.
@@ -129,6 +129,8 @@ def _without_device_model(comment: str) -> str:
 def _platform_comment(ua: str, comment: re.Match[str]) -> bool:
     """True when the comment names a platform and what follows is a browser's."""
     text = comment.group("comment")
+    if text.startswith("compatible; Konqueror/"):  # KDE's browser, before it said KHTML
+        return True
     if _MSIE.search(text) is not None:  # IE and Outlook's Word engine: the comment is all
         return _PLATFORM_RE.search(text) is not None
     if _CRAWLER_COMMENT.match(text) is not None or _PLATFORM_RE.search(text) is None:

@@ -126,9 +126,19 @@ class PatternList:
                     and ua.startswith(text, position)
                     and (not at_start or position == 0)
                     and (not at_end or position + len(text) == size)
+                    and not _inside_a_number(ua, position, text)
                 ):
                     best = index
         return best
+
+
+def _inside_a_number(ua: str, position: int, text: str) -> bool:
+    """A name that starts with a digit ("008/") found in the middle of a version number
+    ("Opera Mini/4.4.39008/61.445"): a robot's name never starts inside a number."""
+    if not text[0].isdigit() or position == 0:
+        return False
+    before = ua[position - 1]
+    return before.isdigit() or before == "."
 
 
 @dataclass(frozen=True)
