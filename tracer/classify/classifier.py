@@ -15,7 +15,12 @@ from typing import Any, ClassVar
 
 from tracer.brands import BotPolicy, Brand
 from tracer.classify.bursts import BurstTracker
-from tracer.classify.networks import NetworkTable, load_shipped_vendors, vendors_for
+from tracer.classify.networks import (
+    CLOUD_AGENT,
+    NetworkTable,
+    load_shipped_vendors,
+    vendors_for,
+)
 from tracer.classify.useragents import UserAgents, shared_user_agents
 from tracer.classify.verdicts import (
     BURST_SIGNAL,
@@ -42,7 +47,7 @@ DEFAULT_CLOUD_SCAN_WINDOW_S = BotPolicy().cloud_scan_window_s
 ERROR_VERDICT = Verdict("human", ("classify_error",))
 
 NetworkKey = tuple[tuple[tuple[str, tuple[str, ...]], ...], tuple[str, ...]]
-_tables: dict[NetworkKey, NetworkTable] = {}
+_tables: dict[tuple[NetworkKey, bool], NetworkTable] = {}
 
 
 def network_key(
@@ -52,13 +57,17 @@ def network_key(
     return extra, tuple(sorted(set(ignore_vendors)))
 
 
-def network_table(key: NetworkKey) -> NetworkTable:
-    """The table for a network configuration, built once per process."""
-    table = _tables.get(key)
+def network_table(key: NetworkKey, hosting: bool = True) -> NetworkTable:
+    """The table for a network configuration, built once per process. Hosting/cloud
+    ranges only say something about clicks: opens and pages look addresses up in a
+    table without them, which answers most addresses at the first octet."""
+    table = _tables.get((key, hosting))
     if table is None:
         extra, ignore = key
-        table = NetworkTable(vendors_for(load_shipped_vendors(), dict(extra), ignore))
-        _tables[key] = table
+        vendors = vendors_for(load_shipped_vendors(), dict(extra), ignore)
+        if not hosting:
+            vendors = [v for v in vendors if v.agent != CLOUD_AGENT]
+        table = _tables[key, hosting] = NetworkTable(vendors)
     return table
 
 
@@ -89,7 +98,9 @@ class Classifier:
         self.min_click_delay_s = float(min_click_delay_s)
         self.cloud_scan_window_s = float(cloud_scan_window_s)
         self.cloud_clicks_are_scanners = bool(cloud_clicks_are_scanners)
-        self.table = network_table(network_key(networks, ignore_vendors))
+        key = network_key(networks, ignore_vendors)
+        self.table = network_table(key)
+        self._open_network = network_table(key, hosting=False).lookup
         self._cloud_scan, self._cloud_later = _cloud_signals(
             self.table, self.cloud_clicks_are_scanners
         )
@@ -186,7 +197,7 @@ class Classifier:
         try:
             known = self._ua_cached(ua)
             ua_signal = (known if known is not None else self._ua_miss(ua))[0]
-            network = self._network(ip)[0]
+            network = self._open_network(ip)[0]
             if method == "GET":  # the common cases
                 if not network:
                     return HUMAN if ua_signal is None else ua_signal.alone
@@ -209,7 +220,7 @@ class Classifier:
         try:
             known = self._ua_cached(ua)
             ua_signal = (known if known is not None else self._ua_miss(ua))[1]
-            signals = list(self._network(ip)[1])
+            signals = list(self._open_network(ip)[1])
             upper = method if method in ("GET", "POST") else _upper(method)
             if ua_signal is not None and not (upper == "POST" and ua_signal.rank >= UA_BOT):
                 signals.append(ua_signal)

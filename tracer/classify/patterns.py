@@ -42,6 +42,17 @@ def read_data(name: str) -> bytes:
     return resources.files("tracer").joinpath("data", name).read_bytes()
 
 
+_OPTIONAL_HEAD = re.compile(r"^(?:\[(?:[^\]\\]|\\.)*\]|\.)\*(?![*+?])")
+
+
+def searchable(pattern: str) -> str:
+    """`pattern` without a leading `[...]*` or `.*`: such a head can match nothing, so a
+    search finds a match with or without it, and without it the regex engine does not
+    retry it at every position (Crawler-Detect's `[a-z0-9\\-_]*(bot|crawl|...)` costs
+    ten times less)."""
+    return _OPTIONAL_HEAD.sub("", pattern, count=1)
+
+
 def literal_of(pattern: str) -> tuple[str, bool, bool] | None:
     """(text, anchored at start, anchored at end) when `pattern` is a plain string with
     optional ^/$ anchors and escaped punctuation, as nearly all crawler patterns are."""
@@ -93,7 +104,7 @@ class PatternList:
                 text = text.lower() if ignore_case else text
                 self.by_trigram.setdefault(text[:3], []).append((index, text, at_start, at_end))
             else:
-                self.regexes.append((index, re.compile(entry["pattern"], flags)))
+                self.regexes.append((index, re.compile(searchable(entry["pattern"]), flags)))
         alternation = "|".join(f"(?:{regex.pattern})" for _, regex in self.regexes)
         self.any_regex = re.compile(alternation, flags) if alternation else None
 
