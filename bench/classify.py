@@ -172,22 +172,32 @@ def _groups(row: Row) -> list[str]:
 
 
 def report(evaluation: Evaluation, out=sys.stdout) -> None:
+    """Markdown tables, per kind: every group with all lists, then leave-one-source-out."""
     groups = sorted({g for _, _, g in evaluation.scores}, key=_group_order)
     for kind in KINDS:
         print(f"\n### `--kind {kind}` ({evaluation.rows:,} user agents)\n", file=out)
-        print("| group | rows | precision | recall | F1 | F1 (LOSO) | people as machines (LOSO) |",
-              file=out)  # fmt: skip
-        print("|---|---:|---:|---:|---:|---:|---:|", file=out)
+        print("| group | rows | P | R | F1 | P (LOSO) | R (LOSO) | F1 (LOSO) | "
+              "people as machines (LOSO) |", file=out)  # fmt: skip
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|", file=out)
         for group in groups:
             full = evaluation.score(kind, "all", group)
             loso = evaluation.score(kind, "loso", group)
             people = loso.fp + loso.tn
-            fpr = f"{loso.fp} of {people} ({loso.false_positive_rate:.2%})" if people else "-"
+            fpr = f"{loso.fp} of {people:,} ({loso.false_positive_rate:.2%})" if people else "-"
             print(
-                f"| {group} | {full.rows:,} | {full.precision:.4f} | {full.recall:.4f} | "
-                f"{full.f1:.4f} | {loso.f1:.4f} | {fpr} |",
+                f"| {group} | {full.rows:,} | {_figure(full.precision, full)} | "
+                f"{_figure(full.recall, full, recall=True)} | {_figure(full.f1, full)} | "
+                f"{_figure(loso.precision, loso)} | {_figure(loso.recall, loso, recall=True)} | "
+                f"{_figure(loso.f1, loso)} | {fpr} |",
                 file=out,
             )
+
+
+def _figure(value: float, score: Score, recall: bool = False) -> str:
+    """A ratio, or "-" where the group has no machine (a group of people only)."""
+    if score.tp + score.fn == 0:
+        return "-"
+    return f"{value:.4f}"
 
 
 def _group_order(group: str) -> tuple[int, str]:

@@ -125,12 +125,11 @@ ignore_vendors = ["aws"]
         strict = Classifier.for_brand(brands.get("strict"))
         assert strict.click(AWS, CHROME, "GET", age_s=30.0) == ("scanner", ("cloud-scan:aws",))
         assert strict.click(AWS, CHROME, "GET", age_s=120.0) == ("scanner", ("cloud:aws",))
+        # Window 0 turns the rule off: hosting space is not even looked up
         off = Classifier.for_brand(brands.get("off"))
         assert off.click(AWS, CHROME, "GET", age_s=30.0) == ("human", ("no_signal",))
-        assert off.click(AZURE_EOP_OUTSIDE, CHROME, "GET", age_s=30.0) == (
-            "human",
-            ("cloud:microsoft-registry",),
-        )
+        assert off.click(AZURE_EOP_OUTSIDE, CHROME, "GET", age_s=30.0) == ("human", ("no_signal",))
+        assert off.click(EOP, CHROME, "GET", age_s=30.0).agent == "scanner"
 
     def test_a_window_out_of_range_is_a_configuration_error(self) -> None:
         from tracer.errors import ConfigurationError

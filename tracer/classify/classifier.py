@@ -109,7 +109,9 @@ class Classifier:
         # Bound once: the hot path calls these without attribute lookups.
         self._ua_cached = self.user_agents.cache.get
         self._ua_miss = self.user_agents.miss
-        self._network = self.table.lookup
+        hosting_off = self.cloud_scan_window_s <= 0 and not self.cloud_clicks_are_scanners
+        # With the hosting rule off, clicks skip the hosting ranges too (and their notes).
+        self._network = self._open_network if hosting_off else self.table.lookup
         self._observe = self.bursts.observe
         self._combine = Combiner()
         self._error_logged = False
