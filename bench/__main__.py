@@ -1,5 +1,6 @@
 """`python -m bench` (what `just bench` runs): the edge benchmark, then the other stages'
-benchmarks (`bench.batcher`, `bench.dispatcher`, `bench.rewrite`) when they exist.
+benchmarks (`bench.batcher`, `bench.dispatcher`, `bench.rewrite`, ...) when they exist, and
+the classifier's accuracy and speed (`bench.classify`).
 
     python -m bench                       # everything, 10s runs, 2 interleaved rounds
     python -m bench --only edge --quick   # the edge table only, 3s runs, one round
@@ -20,7 +21,16 @@ import traceback
 from collections.abc import Sequence
 from types import FrameType
 
-STAGES = ("edge", "edge_breakdown", "batcher", "dispatcher", "rewrite", "slugs", "e2e")
+STAGES = (
+    "edge",
+    "edge_breakdown",
+    "batcher",
+    "dispatcher",
+    "rewrite",
+    "slugs",
+    "e2e",
+    "classify",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -142,7 +142,7 @@ def test_undecodable_and_huge_lines() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.decode().splitlines() == [
         "bot\tua:curl",
-        "human\tno_signal",
+        "bot\tua:not-a-browser",  # judged on its first 1,024 characters: no browser's shape
         "error\tbad_line",
         "bot\tua:wget",
     ]
@@ -177,3 +177,26 @@ def test_kind_is_required() -> None:
     done = tracer("classify", stdin=b"")
     assert done.returncode == 2
     assert "--kind" in done.stderr.decode()
+
+
+def test_a_fourth_column_replays_click_timing() -> None:
+    """`age_s`: seconds since the link was made. A click 40 s after sending from Azure
+    address space is a scanner's; the same click an hour later is noted, a person's."""
+    lines = [
+        f"40.94.12.7\t{CHROME}\tGET\t40",
+        f"40.94.12.7\t{CHROME}\tGET\t3600",
+        f"93.184.216.34\t{CHROME}\tGET\t0.5",
+        f"93.184.216.34\t{CHROME}\tGET\t",
+        f"93.184.216.34\t{CHROME}\tGET\tsoon",
+        f"93.184.216.34\t{CHROME}\tGET\tnan",
+    ]
+    done = tracer("classify", "--kind", "click", stdin=("\n".join(lines) + "\n").encode())
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode().splitlines() == [
+        "scanner\tcloud-scan:microsoft-registry",
+        "human\tcloud:microsoft-registry",
+        "scanner\tfast_click",
+        "human\tno_signal",
+        "error\tbad_line",
+        "error\tbad_line",
+    ]

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.classifier_speed import REAL_USER_AGENTS
+from bench.classify_speed import REAL_USER_AGENTS
 from tracer.classify import HUMAN, Classifier
-from tracer.classify.networks import OPEN_ONLY_AGENTS, load_shipped_vendors
+from tracer.classify.networks import CLOUD_AGENT, OPEN_ONLY_AGENTS, load_shipped_vendors
 from tracer.classify.useragents import (
     PLAIN_BROWSER,
     CrawlerList,
@@ -30,7 +30,10 @@ DATA = Path(__file__).resolve().parent.parent / "tracer" / "data"
 CRAWLERS = json.loads((DATA / "crawler-user-agents.json").read_text(encoding="utf-8"))
 EMAIL_RULES = tomllib.loads((DATA / "email-user-agents.toml").read_text(encoding="utf-8"))
 NETWORKS = tomllib.loads((DATA / "networks.toml").read_text(encoding="utf-8"))
+CLOUD = json.loads((DATA / "cloud-networks.json").read_text(encoding="utf-8"))
 EXCLUDED = set(EMAIL_RULES["exclude_upstream"])
+# Named vendors (scanner, mpp, proxy), as opposed to hosting/cloud address space.
+VENDORS = {name: v for name, v in NETWORKS["vendors"].items() if v["agent"] != CLOUD_AGENT}
 
 # Real people's user agents, from the benchmark mix (everything before the image proxies).
 PEOPLE = [
@@ -41,9 +44,12 @@ PEOPLE = [
         )
     ]
 ]
-OFFICE_LINK_CHECK = next(ua for ua in PEOPLE if "MSOffice" in ua)
-BROWSERS_AND_MAIL_APPS = [ua for ua in PEOPLE if ua != OFFICE_LINK_CHECK]
+BROWSERS_AND_MAIL_APPS = PEOPLE
 RESIDENTIAL = "93.184.216.34"
+
+
+def is_office(ua: str) -> bool:
+    return "MSOffice" in ua or "Microsoft Office/" in ua
 
 
 def test_people_sample_is_what_it_claims() -> None:
@@ -64,7 +70,7 @@ class TestNetworks:
         } <= set(NETWORKS["vendors"])
         for name, vendor in NETWORKS["vendors"].items():
             assert re.fullmatch(r"[a-z0-9-]+", name), name
-            assert vendor["agent"] in AGENTS and vendor["agent"] != "human", name
+            assert vendor["agent"] in {*AGENTS, CLOUD_AGENT} - {"human"}, name
             assert len(vendor["source"]) > 40, name
             datetime.date.fromisoformat(vendor["retrieved"])
             assert vendor["cidrs"], name
@@ -78,7 +84,11 @@ class TestNetworks:
     def test_the_loader_reads_them_all(self) -> None:
         vendors = load_shipped_vendors()
         assert {name: len(v.cidrs) for name, v in vendors.items()} == {
-            name: len(v["cidrs"]) for name, v in NETWORKS["vendors"].items()
+            **{name: len(p["cidrs"]) for name, p in CLOUD["providers"].items()},
+            **{name: len(v["cidrs"]) for name, v in NETWORKS["vendors"].items()},
+        }
+        assert {"aws", "azure", "google-cloud", "oracle-cloud"} <= {
+            name for name, v in vendors.items() if v.agent == CLOUD_AGENT
         }
         assert {v.agent for v in vendors.values() if v.agent in OPEN_ONLY_AGENTS} == {
             "mpp",
@@ -87,7 +97,7 @@ class TestNetworks:
 
     @pytest.mark.parametrize(
         ("vendor", "agent"),
-        [(name, v["agent"]) for name, v in NETWORKS["vendors"].items()],
+        [(name, v["agent"]) for name, v in VENDORS.items()],
     )
     def test_first_and_last_address_of_every_range_match(self, vendor: str, agent: str) -> None:
         classifier = Classifier()
@@ -107,7 +117,7 @@ class TestNetworks:
         every range boundary and on random addresses (seeded)."""
         networks = [
             (ipaddress.ip_network(cidr), name)
-            for name, vendor in NETWORKS["vendors"].items()
+            for name, vendor in VENDORS.items()
             for cidr in vendor["cidrs"]
         ]
         rng = random.Random(20261127)
@@ -144,23 +154,33 @@ class TestEmailRules:
             assert set(rule) <= {"name", "pattern", "open", "click", "fallback"}
 
     def test_excluded_upstream_names_exist(self) -> None:
-        upstream = {entry["name"] for entry in CRAWLERS["entries"]}
+        names = {entry["name"] for entry in CRAWLERS["entries"]}
+        for source in ("crawlerdetect", "isbot"):
+            listed = json.loads((DATA / f"{source}.json").read_text(encoding="utf-8"))
+            names |= {f"{source}:{entry['name']}" for entry in listed["entries"]}
         assert EXCLUDED
-        assert upstream >= EXCLUDED
+        assert names >= EXCLUDED
 
     @pytest.mark.parametrize("ua", BROWSERS_AND_MAIL_APPS)
-    def test_no_rule_fires_on_a_person(self, ua: str) -> None:
+    def test_no_rule_marks_a_person_as_a_machine_on_an_open(self, ua: str) -> None:
         rules, _ = load_email_rules()
-        assert [rule.name for rule in rules if rule.regex.search(ua)] == []
+        assert [rule.name for rule in rules if rule.regex.search(ua) and rule.on_open] == []
 
     @pytest.mark.parametrize("ua", BROWSERS_AND_MAIL_APPS)
     def test_people_are_human(self, ua: str) -> None:
         classifier = Classifier()
-        assert classifier.click(RESIDENTIAL, ua, "GET", age_s=120.0) is HUMAN
         assert classifier.open(RESIDENTIAL, ua, "GET") is HUMAN
+        if not is_office(ua):
+            assert classifier.click(RESIDENTIAL, ua, "GET", age_s=120.0) is HUMAN
 
-    def test_office_link_probe_is_a_scanner(self) -> None:
-        assert Classifier().click(RESIDENTIAL, OFFICE_LINK_CHECK, "GET").agent == "scanner"
+    def test_office_user_agents_check_links_on_clicks(self) -> None:
+        """Outlook desktop loads images with the Office user agent (a person, above); on a
+        click the same user agent is Office vetting the link."""
+        office = [ua for ua in PEOPLE if is_office(ua)]
+        assert len(office) == 2
+        for ua in office:
+            verdict = Classifier().click(RESIDENTIAL, ua, "GET", age_s=120.0)
+            assert verdict == ("scanner", ("ua:ms-office-link-check",))
 
 
 class TestCrawlerList:

@@ -53,6 +53,13 @@ class BotPolicy(msgspec.Struct, forbid_unknown_fields=True):
     human_agents: list[str] = msgspec.field(default_factory=lambda: ["human", "proxy"])
     # A click this soon after the message was sent is a scanner's, not a reader's.
     min_click_delay_s: float = 2.0
+    # A click from hosting/cloud address space (tracer/data/cloud-networks.json and the
+    # `cloud` vendors of networks.toml) this soon after sending is a scanner's
+    # (`cloud-scan:<provider>`); 0 turns the rule off.
+    cloud_scan_window_s: float = 300.0
+    # Later clicks from such space are noted (`cloud:<provider>`) and count as a person's;
+    # true makes them scanners too.
+    cloud_clicks_are_scanners: bool = False
     # Extra CIDRs per vendor, merged with the lists shipped in tracer/data/networks.
     networks: dict[str, list[str]] = msgspec.field(default_factory=dict)
     # Shipped vendor lists this brand does not want applied.
@@ -381,6 +388,10 @@ def _check_bot_policy(policy: BotPolicy, path: str, problems: list[str]) -> None
             problems.append(f"{path}.human_agents[{i}]: {agent!r} is not one of {AGENTS}")
     if policy.min_click_delay_s < 0:
         problems.append(f"{path}.min_click_delay_s: {policy.min_click_delay_s} must be >= 0")
+    if not 0 <= policy.cloud_scan_window_s <= 86_400:
+        problems.append(
+            f"{path}.cloud_scan_window_s: {policy.cloud_scan_window_s} must be in 0..86400"
+        )
     for vendor, cidrs in policy.networks.items():
         for i, cidr in enumerate(cidrs):
             try:

@@ -1,14 +1,17 @@
-"""`tracer classify --kind click|open|page [--brand B]`: the edge's classifier, for audits.
+"""`tracer classify --kind click|open|page [--brand B]`: the pipeline's classifier, for audits.
 
-Reads `ip<TAB>user_agent[<TAB>method]` lines on stdin and writes `agent<TAB>reason,reason`
-for each, as it goes. A line that is not of that form gets `error<TAB>bad_line` and the
-rest are still read. Input is taken as bytes and decoded as Latin-1, as HTTP headers are,
-so no user agent can make a line unreadable.
+Reads `ip<TAB>user_agent[<TAB>method[<TAB>age_s]]` lines on stdin and writes
+`agent<TAB>reason,reason` for each, as it goes. `age_s` is the seconds between the link
+being made and the hit, so audits replay the timing rules too (empty: unknown). A line
+that is not of that form gets `error<TAB>bad_line` and the rest are still read. Input is
+taken as bytes and decoded as Latin-1, as HTTP headers are, so no user agent can make a
+line unreadable.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import BinaryIO, TextIO
 
@@ -24,7 +27,7 @@ BAD_LINE = "error\tbad_line\n"
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "classify",
-        help="classify hits read on stdin (ip<TAB>user agent[<TAB>method] per line)",
+        help="classify hits read on stdin (ip<TAB>user agent[<TAB>method[<TAB>age_s]] a line)",
         description=__doc__.split("\n\n")[1],
     )
     parser.add_argument("--kind", choices=KINDS, required=True, help="what was hit")
@@ -62,21 +65,41 @@ def answer(classify, raw: bytes) -> str:
     request = parse_line(raw)
     if request is None:
         return BAD_LINE
-    return format_verdict(classify(*request))
+    ip, ua, method, age_s = request
+    if classify.__name__ == "page":
+        return format_verdict(classify(ip, ua, method))
+    return format_verdict(classify(ip, ua, method, age_s=age_s))
 
 
-def parse_line(raw: bytes) -> tuple[str, str, str] | None:
-    """(ip, user agent, method) of one input line, or None when it is malformed."""
+def parse_line(raw: bytes) -> tuple[str, str, str, float | None] | None:
+    """(ip, user agent, method, age_s) of one input line, or None when it is malformed."""
     fields = raw.rstrip(b"\r\n").decode("latin-1").split("\t")
     if len(fields) == 2:
         fields.append("GET")
-    if len(fields) != 3:
+    if len(fields) == 3:
+        fields.append("")
+    if len(fields) != 4:
         return None
-    ip, ua, method = fields
+    ip, ua, method, age = fields
     method = method.strip().upper() or "GET"
     if method not in METHODS:
         return None
-    return ip.strip(), ua, method
+    age_s = parse_age(age)
+    if age_s is False:
+        return None
+    return ip.strip(), ua, method, age_s
+
+
+def parse_age(text: str) -> float | bool | None:
+    """Seconds as a finite number, None when empty, False when it is not a number."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        age = float(text)
+    except ValueError:
+        return False
+    return age if math.isfinite(age) else False
 
 
 def format_verdict(verdict: Verdict) -> str:

@@ -9,23 +9,28 @@ IPv6 addresses (::ffff:a.b.c.d) are looked up as IPv4.
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import socket
 import tomllib
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tracer.classify.useragents import read_data
-from tracer.classify.verdicts import NET_RANKS, Signal, signal
+from tracer.classify.patterns import read_data
+from tracer.classify.verdicts import CLOUD, NET_RANKS, Signal, signal
 
 logger = logging.getLogger("tracer.classify")
 
 NETWORKS_FILE = "networks.toml"
+CLOUD_FILE = "cloud-networks.json"
 # Agents whose networks only fetch images: they say something about opens, not clicks.
 OPEN_ONLY_AGENTS = frozenset({"mpp", "proxy"})
+# Hosting/cloud address space: only clicks, and what it means depends on the click's timing
+# (the classifier turns `cloud:<name>` into `cloud-scan:<name>` soon after sending).
+CLOUD_AGENT = "cloud"
 BRAND_VENDOR_AGENT = "scanner"
 
 NetSignals = tuple[tuple[Signal, ...], tuple[Signal, ...]]  # (for an open, for a click)
@@ -52,6 +57,8 @@ class Vendor:
         that equal intervals compare equal and combinations memoize."""
         key = (self.name, self.agent)
         found = _VENDOR_SIGNALS.get(key)
+        if found is None and self.agent == CLOUD_AGENT:
+            found = _VENDOR_SIGNALS[key] = ((), (signal(CLOUD, "human", f"cloud:{self.name}"),))
         if found is None:
             one = signal(NET_RANKS[self.agent], self.agent, f"net:{self.name}")
             found = _VENDOR_SIGNALS[key] = (
@@ -61,9 +68,13 @@ class Vendor:
         return found
 
 
-def load_shipped_vendors(raw: Mapping[str, Any] | None = None) -> dict[str, Vendor]:
+def load_shipped_vendors(
+    raw: Mapping[str, Any] | None = None, cloud: Mapping[str, Any] | None = None
+) -> dict[str, Vendor]:
+    """The vendors of networks.toml, and the hosting/cloud providers of
+    cloud-networks.json (agent `cloud`; `cloud={}` leaves them out)."""
     raw = raw if raw is not None else tomllib.loads(read_data(NETWORKS_FILE).decode())
-    return {
+    vendors = {
         name: Vendor(
             name=name,
             agent=entry["agent"],
@@ -74,6 +85,20 @@ def load_shipped_vendors(raw: Mapping[str, Any] | None = None) -> dict[str, Vend
         )
         for name, entry in raw["vendors"].items()
     }
+    cloud = cloud if cloud is not None else json.loads(read_data(CLOUD_FILE))
+    for name, entry in cloud.get("providers", {}).items():
+        vendors.setdefault(
+            name,
+            Vendor(
+                name=name,
+                agent=CLOUD_AGENT,
+                cidrs=tuple(entry["cidrs"]),
+                label=entry.get("label", ""),
+                source=cloud.get("release", ""),
+                retrieved=entry.get("published", ""),
+            ),
+        )
+    return vendors
 
 
 def vendors_for(
@@ -117,19 +142,25 @@ class NetworkTable:
     def lookup(self, ip: object) -> NetSignals:
         """The signals for `ip` (a string; anything unparsable is in no network).
 
-        The first octet, as text, finds the few intervals that can hold the address; most
-        addresses' first octet has none, and they are answered without parsing. The rest
-        are parsed strictly (`inet_pton`) and bisected: bounds are packed big-endian
-        bytes, which compare like the numbers they encode."""
+        The first octet, as text, finds what can hold the address: nothing (most
+        addresses), one answer for the whole /8, or an index by the second octet, which
+        again holds nothing, one answer for the whole /16 or the few intervals within
+        it. Only an address that may be in some range is parsed, strictly
+        (`inet_pton`), and bisected: bounds are packed big-endian bytes, which compare
+        like the numbers they encode."""
         try:
-            head = ip.partition(".")[0]  # type: ignore[attr-defined]
+            head, _, rest = ip.partition(".")  # type: ignore[attr-defined]
             entry = self.octets.get(head)
             if entry is None:
                 return self._lookup6(ip) if ":" in head else NOWHERE  # type: ignore[arg-type]
+            if entry.__class__ is _BySecondOctet:
+                entry = entry.get(rest.partition(".")[0])  # type: ignore[union-attr]
+                if entry is None:
+                    return NOWHERE
             packed = _inet_pton(_AF_INET, ip)  # type: ignore[arg-type]
         except (OSError, TypeError, ValueError, AttributeError):
             return NOWHERE  # not an address, not a str, an embedded NUL
-        if entry.__class__ is tuple:  # the whole /8 has the same signals
+        if entry.__class__ is tuple:  # the whole /8 or /16 has the same signals
             return entry  # type: ignore[return-value]
         starts, ends, values = entry  # type: ignore[misc]
         index = bisect_right(starts, packed) - 1
@@ -193,37 +224,62 @@ def _intervals(
 
 
 class _Slice(list):
-    """[starts, ends, values] of the intervals within one first octet."""
+    """[starts, ends, values] of the intervals within one /8 or /16."""
+
+    __slots__ = ()
+
+
+class _BySecondOctet(dict):
+    """Second octet (decimal text) -> the signals of a whole /16, or its intervals."""
 
     __slots__ = ()
 
 
 def _by_first_octet(
     starts: list[bytes], ends: list[bytes], values: list[NetSignals]
-) -> dict[str, NetSignals | _Slice]:
+) -> dict[str, NetSignals | _BySecondOctet]:
     """First octet (decimal text) -> its signals when one interval covers the whole /8,
-    else the intervals that overlap it; octets no interval touches are absent."""
-    octets: dict[str, NetSignals | _Slice] = {}
+    else an index of its /16s; octets no interval touches are absent. The intervals are
+    sorted and disjoint, so the ones overlapping a block are found by bisection."""
+    octets: dict[str, NetSignals | _BySecondOctet] = {}
     for octet in range(256):
-        inside = [i for i in range(len(starts)) if starts[i][0] <= octet <= ends[i][0]]
-        if not inside:
+        found = _covering(starts, ends, values, bytes([octet, 0, 0, 0]), bytes([octet] + [255] * 3))
+        if found is None:
             continue
-        first, last = inside[0], inside[-1]
-        whole = (
-            len(inside) == 1
-            and starts[first] <= bytes([octet, 0, 0, 0])
-            and ends[first] >= bytes([octet, 255, 255, 255])
-        )
-        if whole:
-            octets[str(octet)] = values[first]
-        else:
-            octets[str(octet)] = _Slice(
-                (starts[first : last + 1], ends[first : last + 1], values[first : last + 1])
-            )
+        if found.__class__ is tuple:
+            octets[str(octet)] = found  # type: ignore[assignment]
+            continue
+        by_second = _BySecondOctet()
+        for second in range(256):
+            low, high = bytes([octet, second, 0, 0]), bytes([octet, second, 255, 255])
+            block = _covering(starts, ends, values, low, high)
+            if block is not None:
+                by_second[str(second)] = block
+        octets[str(octet)] = by_second
     return octets
 
 
+def _covering(
+    starts: list[bytes], ends: list[bytes], values: list[NetSignals], low: bytes, high: bytes
+) -> NetSignals | _Slice | None:
+    """What covers [low, high]: nothing, one interval's signals for all of it, or the
+    intervals that overlap it."""
+    first = bisect_left(ends, low)
+    last = bisect_right(starts, high) - 1
+    if first > last:
+        return None
+    if first == last and starts[first] <= low and ends[first] >= high:
+        return values[first]
+    return _Slice((starts[first : last + 1], ends[first : last + 1], values[first : last + 1]))
+
+
 def _merged(vendors: list[Vendor]) -> NetSignals:
+    """The signals of the vendors covering an interval. Where a named vendor's list
+    covers a hosting range (Exchange Online inside Microsoft's allocation), the vendor
+    says more than "hosting", so the hosting signal is left out."""
+    named = [v for v in vendors if v.agent != CLOUD_AGENT]
+    if any(v.agent not in OPEN_ONLY_AGENTS for v in named):
+        vendors = named
     on_open = tuple(sorted(s for v in vendors for s in v.signals()[0]))
     on_click = tuple(sorted(s for v in vendors for s in v.signals()[1]))
     return (on_open, on_click)

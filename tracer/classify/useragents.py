@@ -1,27 +1,41 @@
-"""User-agent signals: Tracer's email-specific rules first, then the maintained crawler list.
+"""User-agent signals, in this order: Tracer's email-specific rules (mail clients, proxies,
+MPP, previews, gateways, scripts), the maintained pattern lists (`patterns.py`), the
+fallback rules, then the grammar rule (`grammar.py`): a user agent of no browser, webview
+or mail-client grammar is a machine's (`ua:not-a-browser`).
 
 Real traffic repeats a few hundred user agents over and over, so the answer for each
-distinct string is computed once (a few dozen regex searches and one search of the
-crawler list's pre-compiled alternation) and remembered in a bounded dict.
+distinct string is computed once (a few dozen regex searches, the lists' trigram indexes
+and alternations, the grammar) and remembered in a bounded dict.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
-from tracer.classify.verdicts import NO_UA_SIGNAL, UA_RANKS, Signal, signal
+from tracer.classify.grammar import client_text, has_robot_conventions
+from tracer.classify.patterns import (
+    CRAWLER_USER_AGENTS,
+    SOURCES,
+    CrawlerList,
+    ListInfo,
+    PatternList,
+    literal_of,
+    load_list,
+    read_data,
+)
+from tracer.classify.verdicts import NO_UA_SIGNAL, UA_BOT, UA_RANKS, Signal, signal
 
 logger = logging.getLogger("tracer.classify")
 
+__all__ = ["PLAIN_BROWSER", "CrawlerList", "UserAgents", "literal_of", "shared_user_agents"]
+
 EMAIL_RULES_FILE = "email-user-agents.toml"
-CRAWLERS_FILE = "crawler-user-agents.json"
 # Longer user agents are judged on their first characters: no browser sends more, and it
 # bounds the regex work and the memory an attacker can make the cache hold.
 MAX_UA_CHARS = 1024
@@ -48,16 +62,12 @@ PLAIN_BROWSER = re.compile(
     rf"(?: (?:{_BROWSER_PRODUCTS})(?:/[\w.]+)?)*"
 )
 
-# The agent a crawler-list entry points to, by its upstream tags.
-CRAWLER_TAG_AGENTS = {"social-preview": "preview", "scanner": "scanner"}
+# No browser, webview or mail-client grammar: a machine, on clicks, pages and opens alike.
+NOT_A_BROWSER_SIGNAL = signal(UA_BOT, "bot", "ua:not-a-browser")
 
 UaSignals = tuple[Signal | None, Signal | None]  # (for an open, for a click or page)
 NO_SIGNALS: UaSignals = (None, None)
 MISSING: UaSignals = (NO_UA_SIGNAL, NO_UA_SIGNAL)
-
-
-def read_data(name: str) -> bytes:
-    return resources.files("tracer").joinpath("data", name).read_bytes()
 
 
 @dataclass(frozen=True)
@@ -78,7 +88,8 @@ def rule_signal(agent: str, name: str) -> Signal | None:
 
 
 def load_email_rules(raw: dict[str, Any] | None = None) -> tuple[list[Rule], set[str]]:
-    """The rules of email-user-agents.toml and the upstream names it excludes."""
+    """The rules of email-user-agents.toml and the reason codes of the upstream list
+    entries it excludes (`name` for the crawler list, `isbot:name`, `crawlerdetect:name`)."""
     raw = raw if raw is not None else tomllib.loads(read_data(EMAIL_RULES_FILE).decode())
     rules = [
         Rule(
@@ -90,105 +101,32 @@ def load_email_rules(raw: dict[str, Any] | None = None) -> tuple[list[Rule], set
         )
         for entry in raw["rules"]
     ]
-    return rules, set(raw.get("exclude_upstream", ()))
+    return rules, {f"ua:{name}" for name in raw.get("exclude_upstream", ())}
 
 
-_REGEX_META = frozenset(".^$*+?{}[]|()")
-
-
-def literal_of(pattern: str) -> tuple[str, bool, bool] | None:
-    """(text, anchored at start, anchored at end) when `pattern` is a plain string with
-    optional ^/$ anchors and escaped punctuation, as nearly all crawler patterns are."""
-    at_start = pattern.startswith("^")
-    body = pattern[1:] if at_start else pattern
-    at_end = body.endswith("$") and not body.endswith("\\$")
-    body = body[:-1] if at_end else body
-    text: list[str] = []
-    i = 0
-    while i < len(body):
-        char = body[i]
-        if char == "\\":
-            if i + 1 < len(body) and not body[i + 1].isalnum():
-                text.append(body[i + 1])
-                i += 2
-                continue
-            return None  # \d, \s, ...: a real regex
-        if char in _REGEX_META:
-            return None
-        text.append(char)
-        i += 1
-    return "".join(text), at_start, at_end
-
-
-class CrawlerList:
-    """The maintained crawler list. Plain-string patterns (all but a few dozen) are found
-    through an index of their first three characters, so a miss costs one dict lookup per
-    position of the user agent instead of ~1,500 regex branches; the rest are searched as
-    one pre-compiled alternation. The first entry in list order that matches names it."""
-
-    def __init__(self, entries: list[dict[str, Any]], exclude: set[str] = frozenset()) -> None:
-        self.entries = [e for e in entries if e["name"] not in exclude]
-        self.signals = [self._signal(e) for e in self.entries]
-        self.by_trigram: dict[str, list[tuple[int, str, bool, bool]]] = {}
-        self.regexes: list[tuple[int, re.Pattern[str]]] = []
-        for index, entry in enumerate(self.entries):
-            literal = literal_of(entry["pattern"])
-            if literal is not None and len(literal[0]) >= 3:
-                text, at_start, at_end = literal
-                self.by_trigram.setdefault(text[:3], []).append((index, text, at_start, at_end))
-            else:
-                self.regexes.append((index, re.compile(entry["pattern"])))
-        alternation = "|".join(f"(?:{regex.pattern})" for _, regex in self.regexes)
-        self.any_regex = re.compile(alternation) if alternation else None
-
-    @staticmethod
-    def _signal(entry: dict[str, Any]) -> Signal:
-        tags = entry.get("tags") or ()
-        agent = next((CRAWLER_TAG_AGENTS[t] for t in tags if t in CRAWLER_TAG_AGENTS), "bot")
-        return signal(UA_RANKS[agent], agent, f"ua:{entry['name']}")
-
-    def match(self, ua: str) -> Signal | None:
-        """The signal of the first entry (in list order) that matches, or None."""
-        index = self._first_literal(ua)
-        if self.any_regex is not None and self.any_regex.search(ua) is not None:
-            for candidate, regex in self.regexes:
-                if index is not None and candidate > index:
-                    break
-                if regex.search(ua) is not None:
-                    index = candidate
-                    break
-        return None if index is None else self.signals[index]
-
-    def _first_literal(self, ua: str) -> int | None:
-        best = None
-        grams = self.by_trigram
-        size = len(ua)
-        for position in range(size - 2):
-            candidates = grams.get(ua[position : position + 3])
-            if candidates is None:
-                continue
-            for index, text, at_start, at_end in candidates:
-                if (
-                    (best is None or index < best)
-                    and ua.startswith(text, position)
-                    and (not at_start or position == 0)
-                    and (not at_end or position + len(text) == size)
-                ):
-                    best = index
-        return best
-
-
-def load_crawler_list(exclude: set[str] = frozenset()) -> CrawlerList:
-    return CrawlerList(json.loads(read_data(CRAWLERS_FILE))["entries"], exclude)
+def load_crawler_list(exclude: set[str] = frozenset()) -> PatternList:
+    return load_list(CRAWLER_USER_AGENTS, exclude)[0]
 
 
 class UserAgents:
-    """User agent -> (signal for an open, signal for a click), remembered per string."""
+    """User agent -> (signal for an open, signal for a click), remembered per string.
 
-    def __init__(self, rules: list[Rule], crawlers: CrawlerList, cache_max: int = 0) -> None:
+    `lists` are the pattern lists consulted in order (the first is `crawlers`);
+    `grammar=False` leaves the grammar rule out (the evaluation measures each part)."""
+
+    def __init__(
+        self,
+        rules: list[Rule],
+        lists: PatternList | Sequence[PatternList],
+        cache_max: int = 0,
+        grammar: bool = True,
+    ) -> None:
         self.rules = [rule for rule in rules if not rule.fallback]
         self.fallback_rules = [rule for rule in rules if rule.fallback]
-        self.crawlers = crawlers
+        self.lists = [lists] if isinstance(lists, PatternList) else list(lists)
+        self.crawlers = self.lists[0] if self.lists else PatternList([], [])
+        self.grammar = grammar
+        self.infos: list[ListInfo] = []
         self.cache_max = cache_max or CACHE_MAX_ENTRIES
         self.cache: dict[object, UaSignals] = {}
 
@@ -214,12 +152,21 @@ class UserAgents:
         if PLAIN_BROWSER.fullmatch(ua) is not None:
             return NO_SIGNALS
         found = _apply(self.rules, ua)
+        if found is not None and not (found == NO_SIGNALS and has_robot_conventions(ua)):
+            return found  # a mail client's rule yields to a robot's contact URL
+        # A person's client: robot names are searched in its products only, not in the
+        # device model names of its platform comment.
+        products = client_text(ua) if self.grammar else ua
+        for patterns in self.lists:
+            robot = patterns.match(ua if products is None else products)
+            if robot is not None:
+                return (robot, robot)
+        found = _apply(self.fallback_rules, ua)
         if found is not None:
             return found
-        crawler = self.crawlers.match(ua)
-        if crawler is not None:
-            return (crawler, crawler)
-        return _apply(self.fallback_rules, ua) or NO_SIGNALS
+        if products is None:
+            return (NOT_A_BROWSER_SIGNAL, NOT_A_BROWSER_SIGNAL)
+        return NO_SIGNALS
 
 
 def _apply(rules: list[Rule], ua: str) -> UaSignals | None:
@@ -255,15 +202,26 @@ def _as_text(ua: object) -> str:
 _shared: UserAgents | None = None
 
 
+def build_user_agents(
+    sources: Sequence[str] = SOURCES, grammar: bool = True, rules: bool = True
+) -> UserAgents:
+    """User-agent signals from the email rules (unless `rules` is False), the named
+    pattern lists (in SOURCES order) and the grammar rule."""
+    email_rules, exclude = load_email_rules()
+    loaded = [load_list(source, exclude) for source in SOURCES if source in sources]
+    found = UserAgents(email_rules if rules else [], [p for p, _ in loaded], grammar=grammar)
+    found.infos = [info for _, info in loaded]
+    return found
+
+
 def shared_user_agents() -> UserAgents:
     """The process-wide instance: every classifier shares the rules and the cache."""
     global _shared
     if _shared is None:
-        rules, exclude = load_email_rules()
-        _shared = UserAgents(rules, load_crawler_list(exclude))
+        _shared = build_user_agents()
         logger.debug(
-            "Loaded %d email user-agent rules and %d crawler patterns.",
-            len(rules),
-            len(_shared.crawlers.entries),
+            "Loaded %d email user-agent rules and %s.",
+            len(_shared.rules) + len(_shared.fallback_rules),
+            ", ".join(f"{i.patterns} patterns of {i.release}" for i in _shared.infos),
         )
     return _shared

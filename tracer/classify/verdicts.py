@@ -26,8 +26,10 @@ PREVIEW = 5  # link-preview fetchers of chat apps
 UA_BOT = 6  # crawlers, HTTP libraries, headless browsers
 HEAD = 7  # HEAD request: link checkers
 FAST = 8  # clicked sooner after sending than a person could
-BURST = 9  # several links of one message clicked within a moment
-NO_UA = 10  # no User-Agent header at all
+CLOUD_SCAN = 9  # clicked soon after sending from hosting/cloud address space
+BURST = 10  # several links of one message clicked within a moment
+NO_UA = 11  # no User-Agent header at all
+CLOUD = 12  # a later click from hosting/cloud address space: noted; a person by default
 
 RANK_NAMES = {
     CANARY: "canary",
@@ -39,15 +41,18 @@ RANK_NAMES = {
     UA_BOT: "bot user agent",
     HEAD: "head",
     FAST: "fast_click",
+    CLOUD_SCAN: "cloud scan",
     BURST: "burst",
     NO_UA: "no_ua",
+    CLOUD: "cloud",
 }
 
 # Rank of a user-agent or network signal by the agent it points to.
 UA_RANKS = {"scanner": UA_SCANNER, "mpp": MPP, "proxy": PROXY, "preview": PREVIEW, "bot": UA_BOT}
 NET_RANKS = {"scanner": NET_SCANNER, "mpp": MPP, "proxy": PROXY, "preview": PREVIEW, "bot": UA_BOT}
 
-# No signal at all: a person, and the verdict still says why.
+# No signal at all: a person, and the verdict still says why. (A person's verdict may also
+# carry a note that changes nothing, such as `cloud:<provider>`.)
 HUMAN = Verdict("human", ("no_signal",))
 MEMO_MAX_ENTRIES = 65_536
 

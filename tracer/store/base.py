@@ -226,6 +226,30 @@ class EventStore(abc.ABC):
         """Rollup compaction: attribute conversions whose click arrived after them, then
         the implementation's own housekeeping."""
 
+    # --- reclassification (`tracer reclassify`) ---------------------------------------
+    async def count_replayable(self, brand: str, since_ts: float) -> int:
+        """How many of the brand's hits (opens, clicks, unsubscribe page views and
+        unsubscribes) are stored from `since_ts` on."""
+        raise NotImplementedError
+
+    async def replayable_page(
+        self, brand: str, since_ts: float, cursor: str, limit: int
+    ) -> tuple[list[Event], str]:
+        """The next `limit` of those hits in stored (time) order after `cursor` ("" for
+        the first page), and the cursor to pass for the page after."""
+        raise NotImplementedError
+
+    async def apply_reclassification(self, changed: Sequence[tuple[Event, Event]]) -> None:
+        """Replace the stored events of (old, new) pairs by the new ones and move the
+        rollup counts and unique markers their new verdicts move. Applying the same
+        batch again, or after a crash part-way, moves nothing twice."""
+        raise NotImplementedError
+
+    async def finish_reclassification(self, brand: str) -> int:
+        """Complete batches a crash interrupted part-way (stores without transactions);
+        the number completed."""
+        return 0
+
     async def __aenter__(self) -> EventStore:
         await self.open()
         return self

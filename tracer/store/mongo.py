@@ -45,6 +45,7 @@ from pymongo.write_concern import WriteConcern
 
 from tracer.brands import Brands
 from tracer.events import Event
+from tracer.store import mongo_reclassify
 from tracer.store.base import (
     BrandStats,
     CompactionReport,
@@ -127,6 +128,7 @@ class MongoStore(EventStore):
         self._rollups = db["rollups"]
         self._uniques = db["uniques"]
         self._suppressions = db["suppressions"]
+        self._journal = db["reclassify_journal"]
         try:
             await self._create_indexes()
         except BaseException:
@@ -383,6 +385,22 @@ class MongoStore(EventStore):
             return await awaitable
         except PyMongoError as exc:
             raise _unavailable_or_raise(exc) from exc
+
+    # --- reclassification ------------------------------------------------------------
+    async def count_replayable(self, brand: str, since_ts: float) -> int:
+        return await self._guard(mongo_reclassify.count(self, brand, since_ts))
+
+    async def replayable_page(
+        self, brand: str, since_ts: float, cursor: str, limit: int
+    ) -> tuple[list[Event], str]:
+        return await self._guard(mongo_reclassify.page(self, brand, since_ts, cursor, limit))
+
+    async def apply_reclassification(self, changed: Sequence[tuple[Event, Event]]) -> None:
+        if changed:
+            await self._guard(mongo_reclassify.apply(self, changed, self._policy))
+
+    async def finish_reclassification(self, brand: str) -> int:
+        return await self._guard(mongo_reclassify.finish(self, brand))
 
     # --- maintenance -------------------------------------------------------------------
     async def delete_before(self, brand: str, cutoff_ts: float) -> int:

@@ -28,6 +28,7 @@ import msgspec
 from tracer import events as event_codec
 from tracer.brands import Brands
 from tracer.events import Event
+from tracer.store import sqlite_reclassify
 from tracer.store.base import (
     BrandStats,
     CompactionReport,
@@ -299,6 +300,25 @@ class SQLiteStore(EventStore):
             Suppression(brand=r[0], recipient=r[1], scope=r[2], ts=r[3], event_id=r[4])
             for r in rows
         ]
+
+    # --- reclassification ------------------------------------------------------------
+    async def count_replayable(self, brand: str, since_ts: float) -> int:
+        return await self._run(lambda: sqlite_reclassify.count(self._db, brand, since_ts))
+
+    async def replayable_page(
+        self, brand: str, since_ts: float, cursor: str, limit: int
+    ) -> tuple[list[Event], str]:
+        return await self._run(
+            lambda: sqlite_reclassify.page(self._db, brand, since_ts, cursor, limit)
+        )
+
+    async def apply_reclassification(self, changed: Sequence[tuple[Event, Event]]) -> None:
+        if changed:
+            await self._run(self._reclassify, changed)
+
+    def _reclassify(self, changed: Sequence[tuple[Event, Event]]) -> None:
+        with _transaction(self._db) as db:
+            sqlite_reclassify.apply(db, changed, self._policy)
 
     # --- maintenance -------------------------------------------------------------------
     async def delete_before(self, brand: str, cutoff_ts: float) -> int:

@@ -38,6 +38,10 @@ CREATE UNIQUE INDEX IF NOT EXISTS events_id ON events (id)
 CREATE INDEX IF NOT EXISTS events_brand_ts ON events (brand, ts)
 """,
     """
+-- Every open and click of a message: the unique counts `tracer reclassify` moves.
+CREATE INDEX IF NOT EXISTS events_brand_message ON events (brand, message_id, type)
+""",
+    """
 -- A conversion's click (only clicks are in it).
 CREATE INDEX IF NOT EXISTS events_clicks ON events (brand, click_id)
     WHERE type = 'click' AND click_id != ''
