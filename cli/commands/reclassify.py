@@ -24,11 +24,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from cli.instance import command_settings
 from tracer.brands import Brand, load_brands
 from tracer.classify.replay import REPLAYED_TYPES, Replay
 from tracer.errors import ConfigurationError
-from tracer.settings import load_settings
-from tracer.store import EventStore, StoreUnavailable, open_store
+from tracer.store import EventStore, StoreMissing, StoreUnavailable, open_store
 
 DEFAULT_BATCH = 2_000
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
@@ -83,7 +83,7 @@ def parse_since(text: str, now: float | None = None) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = command_settings()
     brands = load_brands(settings.config_path)
     if args.brand not in brands.by_id:
         known = ", ".join(sorted(brands.by_id))
@@ -99,6 +99,9 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(
             reclassify(settings, brands, brands.get(args.brand), since, args, tally, sys.stderr)
         )
+    except StoreMissing as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except StoreUnavailable as exc:
         print(f"\nerror: the event store is unavailable: {exc}", file=sys.stderr)
         return 1
@@ -150,7 +153,8 @@ class Tally:
 async def reclassify(
     settings, brands, brand: Brand, since: float, args, tally: Tally, out: TextIO
 ) -> None:
-    store = await open_store(settings, brands)
+    # Reclassifying an empty store it made up would only hide a wrong data dir.
+    store = await open_store(settings, brands, create=False)
     try:
         if not args.dry_run:
             tally.completed = await store.finish_reclassification(brand.id)
