@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tracer.brands import Brands, load_brands
+from tracer.files import PRIVATE_DIRECTORY_MODE, tighten
 from tracer.keyring import KeyRing, load_keyring
 from tracer.settings import Settings, load_settings
 
@@ -20,6 +21,9 @@ def load_context(settings: Settings | None = None) -> Context:
     """Settings from the environment, the brands file and the key ring, all validated;
     raises `ConfigurationError` listing every problem found."""
     settings = settings or load_settings()
+    # An existing data directory is made private (an older Tracer left it 0755); a
+    # missing one is created 0700 by whichever role writes there first.
+    tighten(settings.data_dir, PRIVATE_DIRECTORY_MODE)
     brands = load_brands(settings.config_path)
     keyring = load_keyring(settings.keys, settings.dev_keyring_path)
     return Context(settings=settings, brands=brands, keyring=keyring)
