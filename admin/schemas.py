@@ -123,7 +123,15 @@ class LinksRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class ConversionRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     click_id: ClickId
     brand: BrandId | UnsetType = UNSET
-    value: Annotated[float, Meta(ge=-1e12, le=1e12)] = 0.0
+    value: Annotated[
+        float,
+        Meta(
+            ge=0,
+            le=1e12,
+            description="What the conversion is worth; never negative (refunds are not "
+            "conversions, and a negative value would lower a campaign's revenue).",
+        ),
+    ] = 0.0
     currency: Annotated[
         Currency | UnsetType, Meta(description="Defaults to the brand's currency.")
     ] = UNSET
