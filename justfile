@@ -15,8 +15,10 @@ setup:
     scripts/bootstrap.sh "" redis-server:redis-server
 
 # Start every role on embedded defaults (private redis-server, SQLite, example brands).
+# On the example brands (TRACER_CONFIG unset) this is development mode: their published
+# demo API keys work (TRACER_DEV_MODE=1); with a brands file of your own they do not.
 run *ARGS: setup
-    {{bin}}/tracer up {{ARGS}}
+    TRACER_DEV_MODE="${TRACER_DEV_MODE:-$([ -z "${TRACER_CONFIG:-}" ] && echo 1 || echo 0)}" {{bin}}/tracer up {{ARGS}}
 
 # Run the whole test suite against real redis-server, granian, aiohttp, chromium.
 test *ARGS:
