@@ -22,7 +22,6 @@ ERROR_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     413: "too_large",
-    408: "timeout",
     422: "invalid",
     429: "too_many_requests",
     500: "internal",

@@ -83,6 +83,11 @@ def _field(brand: str, kind: str, value: str) -> bytes:
     return _encode([brand, kind, value])
 
 
+def hash_entry(rule: Revocation) -> tuple[bytes, bytes]:
+    """(field, value) of `rule` in the `REVOCATIONS` hash (for bulk loads)."""
+    return _field(rule.brand, rule.kind, rule.value), _encode(rule)
+
+
 async def add(client: AnyRedis, rule: Revocation) -> bool:
     """Store `rule` (False: the same rule was there already) and announce the change."""
     created = await client.hsetnx(
