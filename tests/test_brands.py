@@ -168,6 +168,8 @@ def test_config_check_accepts_the_example(tmp_path: Path) -> None:
 
     assert result.returncode == 0, result.stderr
     assert "22 brands" in result.stdout
+    # The example's API keys are published: said, without failing the check.
+    assert "22 brand(s) list a published demo API key" in result.stderr
 
 
 def test_the_edge_refuses_to_start_on_a_bad_file_with_exit_code_1(tmp_path: Path) -> None:
