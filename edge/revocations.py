@@ -79,16 +79,27 @@ class RevocationSync:
             await self.reload()
 
     async def _listen(self) -> None:
+        lost = False
         while True:
             pubsub = self._client.pubsub()
             try:
                 await pubsub.subscribe(redis_keys.REVOCATIONS_CHANNEL)
+                if lost:
+                    logger.info("revocations: subscribed again")
+                    lost = False
                 await self.reload()  # what changed while we were not listening
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
                         await self.reload()
-            except (*REDIS_ERRORS, OSError) as exc:
-                logger.info("revocations: subscription lost (%s); subscribing again", exc)
+            except Exception as exc:  # Redis down, or a surprise: listen again
+                if not lost:
+                    logger.warning(
+                        "revocations: subscription lost (%s); reloading every %.0fs until "
+                        "it is back",
+                        exc,
+                        self._reload_interval_s,
+                    )
+                lost = True
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()

@@ -85,7 +85,7 @@ def test_every_problem_is_reported_with_its_path_and_value() -> None:
         "brands[1].privacy.ipv4_prefix: 40 must be in 0..32",
         "brands[1].webhooks[0].url: 'htp:/x' is not an http(s) URL",
         "brands[1].webhooks[0].events[0]: 'clicks' is not an event type "
-        "(sent, open, click, unsubscribe_view, unsubscribe, conversion)",
+        "(sent, open, click, unsubscribe_view, unsubscribe, conversion, revoked_click)",
         "brands[2].id: missing (required)",
     ]
     for line in expected:
