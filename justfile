@@ -15,8 +15,10 @@ setup:
     scripts/bootstrap.sh "" redis-server:redis-server
 
 # Start every role on embedded defaults (private redis-server, SQLite, example brands).
+# On the example brands (TRACER_CONFIG unset) this is development mode: their published
+# demo API keys work (TRACER_DEV_MODE=1); with a brands file of your own they do not.
 run *ARGS: setup
-    {{bin}}/tracer up {{ARGS}}
+    TRACER_DEV_MODE="${TRACER_DEV_MODE:-$([ -z "${TRACER_CONFIG:-}" ] && echo 1 || echo 0)}" {{bin}}/tracer up {{ARGS}}
 
 # Run the whole test suite against real redis-server, granian, aiohttp, chromium.
 test *ARGS:
@@ -55,3 +57,15 @@ deps-check *ARGS:
 # Refresh uv.lock (and requirements/mongoeco.txt) to the newest allowed releases; names: only those.
 deps-update *PACKAGES:
     scripts/deps_update.sh {{PACKAGES}}
+
+# Target: < 5 % RSS growth after warm-up, no fd growth, every event stored once.
+# Endurance: `tracer up` 10 minutes at a steady mixed load; RSS/fd growth per role, event totals.
+soak *ARGS:
+    scripts/bootstrap.sh dev,bench redis-server:redis-server
+    {{bin}}/python -m bench.soak {{ARGS}}
+
+# Passes with 0 5xx, 0 worker restarts, 0 redirects outside a valid token.
+# Fuzz the edge: 200,000 generated and mutated requests (`--requests N`, `--seed S`).
+fuzz *ARGS:
+    scripts/bootstrap.sh dev,bench redis-server:redis-server
+    {{bin}}/python -m bench.fuzz {{ARGS}}

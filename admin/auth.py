@@ -17,6 +17,7 @@ from msgspec import UNSET, UnsetType
 
 from admin.errors import ApiError
 from tracer.brands import Brands
+from tracer.demo_keys import DEV_MODE_HINT, is_demo_key
 from tracer.errors import ConfigurationError
 
 BRAND = web.RequestKey("brand", str)
@@ -26,12 +27,19 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="tracer"'}
 
 
 class KeyIndex:
-    """Which brand an API key belongs to."""
+    """Which brand an API key belongs to. Outside development mode the example brands'
+    published demo keys belong to nobody (`tracer.demo_keys`)."""
 
-    def __init__(self, brands: Brands) -> None:
-        self._entries = [
+    def __init__(self, brands: Brands, *, dev_mode: bool = False) -> None:
+        listed = [
             (bytes.fromhex(key.sha256), brand.id) for brand in brands for key in brand.api_keys
         ]
+        demo = [(digest, brand) for digest, brand in listed if is_demo_key(brand, digest.hex())]
+        self.refused_demo_brands = sorted({brand for _, brand in demo}) if not dev_mode else []
+        self._demo_digests = (
+            frozenset(digest for digest, _ in demo) if not dev_mode else frozenset()
+        )
+        self._entries = [entry for entry in listed if entry[0] not in self._demo_digests]
         owners: dict[bytes, str] = {}
         for digest, brand_id in self._entries:
             other = owners.setdefault(digest, brand_id)
@@ -49,6 +57,11 @@ class KeyIndex:
             if hmac.compare_digest(digest, expected):
                 found = brand
         return found
+
+    def is_refused_demo_key(self, key: str) -> bool:
+        """A published demo key, listed in the brands file but refused (not dev mode)."""
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+        return digest in self._demo_digests
 
 
 def bearer_key(authorization: str | None) -> str | None:
@@ -71,6 +84,8 @@ def authenticate(keys: KeyIndex, authorization: str | None) -> str:
         )
     brand = keys.brand_for(key)
     if brand is None:
+        if keys.is_refused_demo_key(key):
+            raise ApiError(401, f"the API key is refused: {DEV_MODE_HINT}", headers=_CHALLENGE)
         raise ApiError(401, "the API key is not valid", headers=_CHALLENGE)
     return brand
 

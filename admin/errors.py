@@ -23,6 +23,7 @@ ERROR_CODES = {
     405: "method_not_allowed",
     413: "too_large",
     422: "invalid",
+    429: "too_many_requests",
     500: "internal",
     503: "unavailable",
 }

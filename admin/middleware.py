@@ -1,8 +1,9 @@
 """Middlewares: every answer is JSON, nothing leaks a traceback, one log line a request.
 
 Expected failures become their status: `ApiError` as raised, aiohttp's own (404 unknown
-path, 405, 413 body too large) as JSON, Redis or the store unreachable as 503. Anything
-else is a bug: it is logged with its traceback and answered `{"error": "internal"}`.
+path, 405, 413 body too large) as JSON, Redis or the store unreachable as 503, a client that
+hung up before its body arrived as one info line (400). Anything else is a bug: it is
+logged with its traceback and answered `{"error": "internal"}`.
 """
 
 from __future__ import annotations
@@ -64,6 +65,15 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except StoreUnavailable as exc:
         logger.warning("store unavailable during %s %s: %s", request.method, request.path, exc)
         return error_response(503, "the event store is unavailable", headers=_RETRY_SOON)
+    except ConnectionResetError:
+        # The client went away before its request body arrived: nothing broke here, and
+        # nobody is left to read an answer (the access log still gets its line).
+        logger.info(
+            "%s %s: the client closed the connection before sending its whole body",
+            request.method,
+            request.path[:200],
+        )
+        return error_response(400, "the request body did not arrive")
     except Exception:
         logger.exception("%s %s failed", request.method, request.path)
         return error_response(500)

@@ -21,6 +21,7 @@ REF = "#/components/schemas/{name}"
 # Every status the API may answer with, and what it means.
 STATUS_TEXT = {
     200: "OK",
+    201: "Created.",
     202: "Accepted: the event is queued (it is recorded once the batcher stores it).",
     400: (
         "The body is not JSON; or the request line or a header is longer than the HTTP "
@@ -28,6 +29,7 @@ STATUS_TEXT = {
     ),
     401: "No API key, or not a valid one.",
     403: "The request names another brand than the API key's.",
+    404: "There is no such rule.",
     413: "The body, or a list in it, is too large.",
     422: "A field is not valid; `field` names it.",
     503: "Redis or the event store is unavailable; retry later.",
@@ -45,6 +47,10 @@ _COMPONENT_TYPES = [
     schemas.StatsResponse,
     schemas.SuppressionPage,
     schemas.SuppressionCheck,
+    schemas.RevocationRequest,
+    schemas.RevocationResult,
+    schemas.RevocationList,
+    schemas.RevocationLifted,
     schemas.Health,
     schemas.Readiness,
     schemas.ErrorResponse,
@@ -158,6 +164,35 @@ def _paths() -> dict[str, Any]:
                 ok=(200, "SuppressionCheck"),
             ),
         },
+        "/v1/revocations": {
+            "get": _operation(
+                "listRevocations",
+                "The brand's revocation rules, oldest first",
+                "Every rule in force: clicks on the links it covers go to the brand's "
+                "landing page and are recorded as `revoked_click` events.",
+                query=schemas.RevocationsQuery,
+                ok=(200, "RevocationList"),
+            ),
+            "post": _operation(
+                "createRevocation",
+                "Revoke links already sent",
+                "Every link of a campaign, of a message, or to a destination host (and its "
+                "subdomains): their clicks go to the brand's landing page, on every edge "
+                "within a moment. 201 with the new rule, 200 when it was there already.",
+                body="RevocationRequest",
+                ok=(201, "RevocationResult"),
+                extra={200: _json("RevocationResult")},
+            ),
+            "delete": _operation(
+                "deleteRevocation",
+                "Lift a revocation rule",
+                "Name the rule as it was made. 404 when there is none; 403 for a rule an "
+                "operator made with `tracer revoke` (only `tracer revoke --undo` lifts it).",
+                query=schemas.RevocationQuery,
+                ok=(200, "RevocationLifted"),
+                extra={403: _error(403), 404: _error(404)},
+            ),
+        },
     }
 
 
@@ -169,11 +204,14 @@ def _operation(
     ok: tuple[int, str],
     body: str | None = None,
     query: type | None = None,
+    extra: dict[int, Any] | None = None,
 ) -> dict[str, Any]:
     status, schema = ok
     responses = {status: _json(schema, status)}
     for error in BODY_ERRORS if body else QUERY_ERRORS:
         responses[error] = _error(error)
+    responses.update(extra or {})
+    responses = dict(sorted(responses.items()))
     operation: dict[str, Any] = {
         "operationId": operation_id,
         "summary": summary,

@@ -123,7 +123,15 @@ class LinksRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class ConversionRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     click_id: ClickId
     brand: BrandId | UnsetType = UNSET
-    value: Annotated[float, Meta(ge=-1e12, le=1e12)] = 0.0
+    value: Annotated[
+        float,
+        Meta(
+            ge=0,
+            le=1e12,
+            description="What the conversion is worth; never negative (refunds are not "
+            "conversions, and a negative value would lower a campaign's revenue).",
+        ),
+    ] = 0.0
     currency: Annotated[
         Currency | UnsetType, Meta(description="Defaults to the brand's currency.")
     ] = UNSET
@@ -236,6 +244,7 @@ class EventTypeCounts(msgspec.Struct, kw_only=True):
     unsubscribe_view: TypeCounts
     unsubscribe: TypeCounts
     conversion: TypeCounts
+    revoked_click: TypeCounts
 
 
 class StatsResponse(msgspec.Struct, kw_only=True):
@@ -290,3 +299,60 @@ class ErrorResponse(msgspec.Struct, kw_only=True, omit_defaults=True):
     error: str
     field: str | UnsetType = UNSET
     detail: str | UnsetType = UNSET
+
+
+# --- link revocation ----------------------------------------------------------------------
+RevocationValue = Annotated[str, Meta(min_length=1, max_length=255)]
+
+
+class RevocationRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Name exactly one of `campaign`, `message_id` or `destination_host` (a host covers
+    its subdomains)."""
+
+    brand: BrandId | UnsetType = UNSET
+    campaign: RevocationValue | UnsetType = UNSET
+    message_id: RevocationValue | UnsetType = UNSET
+    destination_host: RevocationValue | UnsetType = UNSET
+    note: Annotated[str, Meta(max_length=500, description="Why; kept with the rule.")] = ""
+
+
+class RevocationQuery(msgspec.Struct, kw_only=True):
+    """The rule to lift: exactly one of `campaign`, `message_id` or `destination_host`."""
+
+    brand: BrandId | UnsetType = UNSET
+    campaign: RevocationValue | UnsetType = UNSET
+    message_id: RevocationValue | UnsetType = UNSET
+    destination_host: RevocationValue | UnsetType = UNSET
+
+
+class RevocationsQuery(msgspec.Struct, kw_only=True):
+    brand: BrandId | UnsetType = UNSET
+
+
+class RevocationRule(msgspec.Struct, kw_only=True):
+    kind: Literal["campaign", "message_id", "destination_host"]
+    value: Annotated[str, Meta(description="Destination hosts in their IDNA (xn--) form.")]
+    created: Annotated[float, Meta(description="Unix time, seconds.")]
+    source: Annotated[
+        Literal["cli", "api"],
+        Meta(description="`cli`: made by an operator (`tracer revoke`); the API cannot lift it."),
+    ]
+    note: str
+
+
+class RevocationResult(msgspec.Struct, kw_only=True):
+    brand: str
+    revocation: RevocationRule
+    # False: the same rule was there already (201 when made now, 200 otherwise).
+    created: bool
+
+
+class RevocationList(msgspec.Struct, kw_only=True):
+    brand: str
+    revocations: list[RevocationRule]
+
+
+class RevocationLifted(msgspec.Struct, kw_only=True):
+    brand: str
+    revocation: RevocationRule
+    status: Literal["lifted"] = "lifted"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -18,6 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from admin.queue import EventQueue
+from admin.rewrites import RewritePool
 from admin.store import StoreHandle
 from tracer.brands import Brands
 from tracer.context import Context
@@ -41,6 +42,8 @@ class Services:
     short_links: ShortLinks
     store: StoreHandle
     ids: EventIds
+    # Messages are rewritten off the event loop, within a time budget.
+    rewrites: RewritePool = field(default_factory=RewritePool)
 
 
 SERVICES = web.AppKey("services", Services)
@@ -68,11 +71,13 @@ def services_context(
             short_links=ShortLinks(client, allocator, builder.codec),
             store=store,
             ids=EventIds(),
+            rewrites=RewritePool(budget_s=settings.rewrite_budget_s),
         )
         await _report_dependencies(client, store, settings)
         try:
             yield
         finally:
+            app[SERVICES].rewrites.close()
             await store.close()
             await client.aclose()
             logger.info("Closed the Redis client and the event store.")

@@ -45,8 +45,9 @@ from bench.wrk.workload import (
     request_lines,
     write_requests,
 )
+from tracer import revocations
 from tracer.brands import Brand, load_brands
-from tracer.redis_keys import event_shard
+from tracer.redis_keys import REVOCATIONS, event_shard
 from tracer.redis_server import free_port
 from tracer.settings import DEFAULT_CONFIG, load_settings
 
@@ -128,6 +129,26 @@ def celery_messages(store: redis.Redis) -> int:
     return int(store.llen(CELERY_QUEUE))
 
 
+# Rules per brand of the benchmark's links in the "with revocation rules" run: none of them
+# matches a link, so every click pays the whole check (brand, campaign, message, host and
+# the domains above it), which is the most a click that is not revoked can cost.
+REVOCATION_RULES_PER_KIND = 100
+
+
+def edge_with_revocations_spec(bench: Bench, port: int) -> ServerSpec:
+    """The edge, with revocation rules in Redis for every brand the links belong to."""
+    entries = {}
+    for brand in link_brands():
+        for n in range(REVOCATION_RULES_PER_KIND):
+            for kind, value in (("campaign", f"revoked-{n}"), ("message_id", f"revoked-{n}"),
+                                ("destination_host", f"phish-{n}.example")):  # fmt: skip
+                rule = revocations.new_rule(brand.id, kind, value, source="cli")
+                field_name, encoded = revocations.hash_entry(rule)
+                entries[field_name] = encoded
+    bench.store.hset(REVOCATIONS, mapping=entries)
+    return edge_spec(bench, port)
+
+
 def _granian(bench: Bench, port: int) -> ServerSpec:
     return bare_granian(BIN, port)
 
@@ -143,6 +164,14 @@ def _flask(bench: Bench, port: int) -> ServerSpec:
 TARGETS: tuple[Target, ...] = (
     Target("edge-click", "tracer edge /c/ (click)", "click", edge_spec, edge_events, True),
     Target("edge-open", "tracer edge /o/ (open)", "open", edge_spec, edge_events, True),
+    Target(
+        "edge-click-revocations",
+        f"tracer edge /c/, {3 * REVOCATION_RULES_PER_KIND} revocation rules a brand",
+        "click",
+        edge_with_revocations_spec,
+        edge_events,
+        True,
+    ),
     Target("granian", "bare granian ASGI 302", "click", _granian),
     Target("nginx", "nginx return 302", "click", _nginx),
     Target("flask", "Flask+gunicorn+Celery .delay()", "click", _flask, celery_messages),

@@ -17,17 +17,22 @@ from time import perf_counter, time
 from typing import Any
 
 from edge import responses
+from edge.forms import BodyTimeout, read_form
 from edge.hits import Hit, HitEncoder
 from edge.lru import LruCache
 from edge.metrics import EdgeMetrics, SnapshotStore, render
+from edge.metrics_port import MetricsPort
 from edge.recorder import EventRecorder
 from edge.responses import EMPTY_BODY, PIXEL, REDIRECT_HEADERS, Response
+from edge.revocations import RevocationSync
 from edge.sites import Site, SiteDirectory
 from edge.trust import ClientAddress
+from edge.unknown_slugs import UnknownSlugs
 from tracer.context import Context
 from tracer.errors import TokenError
 from tracer.events import EventIds
 from tracer.redis_cluster import REDIS_ERRORS
+from tracer.revocations import RevocationSet
 from tracer.slugs import is_slug
 from tracer.slugs import resolve as resolve_slug
 from tracer.tokens import CLICK, OPEN, UNSUBSCRIBE, LinkPayload, TokenCodec
@@ -66,6 +71,9 @@ class Edge:
         self._sites_by_host = self.sites.cached
         self.recorder: EventRecorder | None = None
         self.short_links = LruCache(SHORT_LINK_CACHE_SIZE)
+        self.unknown_slugs = UnknownSlugs()
+        # Replaced as a whole by `RevocationSync` whenever the rules change.
+        self.revoked = RevocationSet()
         self.producer = producer
         self._record: Callable[[Hit], None] = _not_started
         self._routes = {
@@ -77,7 +85,6 @@ class Edge:
         self._exact = {
             "/healthz": self._healthz,
             "/readyz": self._readyz,
-            "/metrics": self._metrics,
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -150,6 +157,15 @@ class Edge:
         coroutine: on the hot path every coroutine frame counts.)"""
         now = time()
         event_id = self.ids.next(now)
+        if payload.brand in self.revoked.brands:  # the one lookup while a brand has no rule
+            rule = self.revoked.rule_for(payload)
+            if rule is not None:
+                # Revoked: to the landing page, recorded as a revoked click with its rule.
+                client = scope["client"]
+                self._record(
+                    ("revoked_click", site, payload, headers, client, method, now, event_id, rule)
+                )
+                return site.landing.start
         location = site.redirects.location(
             payload.url,
             payload.channel,
@@ -217,7 +233,10 @@ class Edge:
             )
             page = responses.html_response(200, site.pages.confirm(payload.hint, payload.list_id))
             return await _answer(send, page, method)
-        form = await _read_body(receive, MAX_FORM_BYTES)
+        try:
+            form = await read_form(receive, MAX_FORM_BYTES)
+        except BodyTimeout:
+            return await self._reject(send, "body_timeout", responses.REQUEST_TIMEOUT, method)
         if form is None:
             return await self._reject(send, "body_too_large", responses.PAYLOAD_TOO_LARGE, method)
         list_id = _unsubscribe_scope(form, payload.list_id)
@@ -257,6 +276,9 @@ class Edge:
         if not is_slug(slug):
             self.metrics.reject("bad_slug")
             return None
+        if slug in self.unknown_slugs:
+            self.metrics.reject("unknown_slug_cached")
+            return None
         recorder = self.recorder
         try:
             token = await asyncio.wait_for(
@@ -267,6 +289,7 @@ class Edge:
             return None
         if token is None:
             self.metrics.reject("unknown_slug")
+            self.unknown_slugs.add(slug)
             return None
         self.short_links.put(slug, token)
         return token
@@ -291,13 +314,10 @@ class Edge:
         )
         await _answer(send, responses.READY if ready else responses.NOT_READY, scope["method"])
 
-    async def _metrics(self, scope: Scope, send: Send) -> None:
+    def _render_metrics(self) -> bytes:
+        """Prometheus text for the metrics port (edge.metrics_port), never the public one."""
         self._update_gauges()
-        body = render(self.metrics, self.snapshots.others())
-        page = responses.response(
-            200, [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")], body
-        )
-        await _answer(send, page, scope["method"])
+        return render(self.metrics, self.snapshots.others())
 
     # --- helpers --------------------------------------------------------------------------
     def _payload(self, token: str, site: Site, kind: int) -> LinkPayload | None:
@@ -375,11 +395,29 @@ class Edge:
         )
         await self.recorder.start()
         self._record = self.recorder.record
+        self.revocations = RevocationSync(
+            settings.redis_url or "redis://127.0.0.1:6379/0",
+            cluster=settings.redis_cluster,
+            timeout_s=settings.redis_timeout_s,
+            snapshot=settings.data_dir / "revocations.json",
+            apply=self._apply_revocations,
+        )
+        await self.revocations.start()
+        self.metrics_port = MetricsPort(
+            settings.edge_metrics_host, settings.edge_metrics_port, self._render_metrics
+        )
+        await self.metrics_port.start()
         self._snapshot_task = asyncio.get_running_loop().create_task(self._write_snapshots())
         logger.info("edge worker %d ready (producer %s)", os.getpid(), producer)
 
+    def _apply_revocations(self, revoked: RevocationSet) -> None:
+        self.revoked = revoked
+        self.metrics.gauges["tracer_edge_revocation_rules"] = revoked.size
+
     async def shutdown(self) -> None:
         self._snapshot_task.cancel()
+        await self.metrics_port.close()
+        await self.revocations.close()
         recorder = self.recorder
         if recorder is not None:
             pending = recorder.buffered
@@ -406,22 +444,6 @@ class Edge:
 async def _answer(send: Send, page: Response, method: str) -> None:
     await send(page.start)
     await send(page.body if method != "HEAD" else page.head_body)
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    chunks = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b""
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 def _unsubscribe_scope(form: bytes, token_list: str) -> str | None:

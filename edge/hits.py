@@ -25,13 +25,16 @@ logger = logging.getLogger("tracer.edge.hits")
 
 # A hit: (route, site, payload, headers, client, method, now, event_id, list_id).
 # `route` is one of ROUTES; `headers` and `client` are the ASGI scope's; `list_id` is the
-# scope of an unsubscribe (None: the token's own).
+# scope of an unsubscribe (None: the token's own), or the kind of rule that revoked a
+# revoked click.
 Hit = tuple[str, Site, LinkPayload, list[tuple[bytes, bytes]], Any, str, float, str, str | None]
 
 # route -> (event type, HTTP status answered)
 ROUTES = {
     "click": ("click", 302),
     "short_link": ("click", 302),
+    # A click on a revoked link, answered with the landing page (tracer.revocations).
+    "revoked_click": ("revoked_click", 302),
     "open": ("open", 200),
     "unsubscribe_view": ("unsubscribe_view", 200),
     "unsubscribe": ("unsubscribe", 200),
@@ -67,6 +70,9 @@ class HitEncoder:
         kind, status = ROUTES[route]
         if verdict is None:
             verdict = _classify(site, kind, payload, ip, ua, method, now)
+        reasons = verdict.reasons
+        if kind == "revoked_click":
+            reasons, list_id = [*reasons, f"revoked:{list_id}"], ""
         agent = verdict.agent
         self.metrics.count(route, status, site.id, agent)
         # The fields of `Event`, positionally: msgpack encodes this list exactly as it
@@ -88,7 +94,7 @@ class HitEncoder:
                 site.truncate_ip(ip),
                 ua if site.store_user_agent else "",
                 agent,
-                verdict.reasons,
+                reasons,
                 agent not in site.human_agents,
                 event_id if kind == "click" else "",
                 method,
@@ -103,7 +109,7 @@ def _classify(
     site: Site, kind: str, payload: LinkPayload, ip: str, ua: str, method: str, now: float
 ) -> Verdict:
     classifier = site.classifier
-    if kind == "click":
+    if kind == "click" or kind == "revoked_click":
         return classifier.click(
             ip,
             ua,

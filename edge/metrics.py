@@ -216,6 +216,7 @@ _HELP = {
     "tracer_edge_events_buffered": "Events waiting in worker buffers for the next flush.",
     "tracer_edge_spool_bytes": "Bytes of events spooled to disk while Redis is unreachable.",
     "tracer_edge_redis_up": "Workers that can reach Redis.",
+    "tracer_edge_revocation_rules": "Revocation rules each worker holds, summed over workers.",
     "tracer_edge_batches_pushed_total": "Event batches appended to the Redis queue.",
     "tracer_edge_events_pushed_total": "Events appended to the Redis queue.",
     "tracer_edge_batches_spooled_total": "Event batches written to the spool.",

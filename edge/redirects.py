@@ -2,8 +2,10 @@
 
 The destination inside a token was normalised to ASCII by the link builder and is
 authenticated, so it goes into the Location header as it is; the edge only appends
-parameters. The UTM part depends on (channel, campaign, job source) only, for the usual
-templates, and is cached per combination: a campaign sends to millions of recipients.
+parameters. (A token minted before normalisation was as strict may hold non-ASCII or a
+space: that destination is normalised again, or the click goes to the landing page.)
+The UTM part depends on (channel, campaign, job source) only, for the usual templates,
+and is cached per combination: a campaign sends to millions of recipients.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import string
 import urllib.parse
 
 from tracer.brands import Brand
+from tracer.links import LinkError, normalize_destination
 
 _CACHE_LIMIT = 4096
 
@@ -20,6 +23,7 @@ _CACHE_LIMIT = 4096
 class RedirectBuilder:
     def __init__(self, brand: Brand) -> None:
         self.brand_id = brand.id
+        self.landing_url = brand.landing_url
         self.templates = list(brand.utm.items())
         self.override = brand.utm_override
         self.click_param = f"{brand.click_id_param}="
@@ -59,6 +63,8 @@ class RedirectBuilder:
                 self._cache[key] = suffix
         else:
             suffix = self._suffix(channel, campaign, job_source, message_id, link)
+        if " " in url or not url.isascii():
+            url = self._renormalized(url)
         if "#" in url:
             url, hash_sign, fragment = url.partition("#")
             fragment = hash_sign + fragment
@@ -76,6 +82,13 @@ class RedirectBuilder:
         if suffix:
             return f"{url}{separator}{suffix}&{self.click_param}{click_id}{fragment}".encode()
         return f"{url}{separator}{self.click_param}{click_id}{fragment}".encode()
+
+    def _renormalized(self, url: str) -> str:
+        """A destination sealed by an older, laxer link builder, as it would be sealed now."""
+        try:
+            return normalize_destination(url)
+        except LinkError:
+            return self.landing_url
 
     def _suffix(
         self, channel: str, campaign: str, job_source: str, message_id: str, link: int

@@ -82,6 +82,9 @@ UNSUBSCRIBE_METHOD_NOT_ALLOWED = text_response(
     405, "method not allowed\n", [(b"allow", b"GET, HEAD, POST")]
 )
 PAYLOAD_TOO_LARGE = text_response(413, "request body too large\n")
+REQUEST_TIMEOUT = text_response(
+    408, "request body not received in time\n", [(b"connection", b"close")]
+)
 HEALTHY = text_response(200, "ok\n")
 READY = text_response(200, "ready\n")
 NOT_READY = text_response(503, "not ready: Redis unreachable and the spool is not writable\n")

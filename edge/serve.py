@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import socket
 
 from granian import Granian
 from granian.constants import HTTPModes, Interfaces, Loops
 
 from edge.metrics import clear_snapshots
 from tracer.context import load_context
+from tracer.errors import ConfigurationError
 from tracer.settings import Settings
 
 logger = logging.getLogger("tracer.edge.serve")
@@ -24,6 +28,7 @@ def serve(
     exit code 1), then let granian spawn the workers, each building its own `Edge`."""
     context = load_context(settings)
     clear_snapshots(settings.metrics_dir)
+    _claim_metrics_port(settings)
     address = host or settings.edge_host
     port = port or settings.edge_port
     logger.info(
@@ -60,3 +65,48 @@ def serve(
             logger.error("edge: granian stopped with exit code %s; a worker kept failing", exc.code)
             raise SystemExit(EXIT_CRASHED) from None
         raise
+
+
+def _claim_metrics_port(settings: Settings) -> None:
+    """Make sure the workers' metrics port is this edge's alone. The workers share it
+    with SO_REUSEPORT, which would just as well let them share it with another Tracer's
+    edge on the same host (each scrape then answered by either). So the parent checks
+    first: a port set explicitly (TRACER_EDGE_METRICS_PORT) that another process holds
+    is a start-up error; the default port, when held, gives way to a free one. The
+    workers read the port from the environment they inherit."""
+    host, port = settings.edge_metrics_host, settings.edge_metrics_port
+    if port == 0:
+        return
+    explicit = bool(os.environ.get("TRACER_EDGE_METRICS_PORT"))
+    if _bindable(host, port):
+        return
+    if explicit:
+        raise ConfigurationError(
+            f"TRACER_EDGE_METRICS_PORT: port {port} on {host} is already in use by another "
+            "process (choose another port, or 0 to serve no /metrics)"
+        )
+    with socket.socket(_family(host)) as sock:
+        sock.bind((host, 0))
+        free = sock.getsockname()[1]
+    logger.warning(
+        "edge metrics port %d on %s is taken by another process; serving on %d", port, host, free
+    )
+    os.environ["TRACER_EDGE_METRICS_PORT"] = str(free)
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket(_family(host)) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            raise ConfigurationError(
+                f"TRACER_EDGE_METRICS_HOST: cannot listen on {host}:{port} ({exc.strerror})"
+            ) from None
+    return True
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -85,7 +85,7 @@ def test_every_problem_is_reported_with_its_path_and_value() -> None:
         "brands[1].privacy.ipv4_prefix: 40 must be in 0..32",
         "brands[1].webhooks[0].url: 'htp:/x' is not an http(s) URL",
         "brands[1].webhooks[0].events[0]: 'clicks' is not an event type "
-        "(sent, open, click, unsubscribe_view, unsubscribe, conversion)",
+        "(sent, open, click, unsubscribe_view, unsubscribe, conversion, revoked_click)",
         "brands[2].id: missing (required)",
     ]
     for line in expected:
@@ -168,6 +168,8 @@ def test_config_check_accepts_the_example(tmp_path: Path) -> None:
 
     assert result.returncode == 0, result.stderr
     assert "22 brands" in result.stdout
+    # The example's API keys are published: said, without failing the check.
+    assert "22 brand(s) list a published demo API key" in result.stderr
 
 
 def test_the_edge_refuses_to_start_on_a_bad_file_with_exit_code_1(tmp_path: Path) -> None:

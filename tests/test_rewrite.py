@@ -291,7 +291,7 @@ def test_text_part_shares_links_with_the_html(
     # Byte for byte, apart from the URLs.
     restored = result.text
     for link in result.links:
-        restored = restored.replace(link.tracked, link.url)
+        restored = restored.replace(link.tracked, link.written)
     assert restored == email_text
     for link in result.links:
         assert payload_of(builder, link.tracked).link == link.index
@@ -592,8 +592,9 @@ def _check_only_hrefs_and_snippets_changed(
     for link in sorted(in_html, key=lambda link: link.span or (0, 0)):
         start, end = link.span or (0, 0)
         assert start >= done
-        assert clean_url(decode_attribute(source[start:end])) == link.url
-        assert payload_of(builder, link.tracked).url == normalize_destination(link.url)
+        assert clean_url(decode_attribute(source[start:end])) == link.written
+        assert payload_of(builder, link.tracked).url == normalize_destination(link.written)
+        assert link.url == normalize_destination(link.written)
         rebuilt += [source[done:start], link.tracked]
         done = end
     rebuilt.append(source[done:])
@@ -615,7 +616,7 @@ def test_any_html_like_input_is_preserved(builder: LinkBuilder, source: str, tex
     assert result.text is not None
     restored = result.text
     for link in result.links:
-        restored = restored.replace(link.tracked, "\x01" + link.url)
+        restored = restored.replace(link.tracked, "\x01" + link.written)
     assert restored.replace("\x01", "") == text
 
 
@@ -749,3 +750,25 @@ def test_cli_warns_about_links_it_could_not_track(keyring: KeyRing, tmp_path: Pa
     assert done.stderr.decode().startswith("warning: left untracked: https://a.example/xxx")
     assert json.dumps(page.decode())  # the page itself is written unchanged around it
     assert page.decode() in done.stdout.decode()
+
+
+def test_cli_leaves_a_host_mover_untracked_and_names_what_links_carry(
+    builder: LinkBuilder, keyring: KeyRing, tmp_path: Path
+) -> None:
+    """`&#xFF0F;` decodes to a full-width solidus, which IDNA 2003 maps to '/': the link
+    would have gone to evil.example."""
+    html = (
+        '<a href="https://evil.example&#xFF0F;.alpha.example/jobs/1">A</a>'
+        '<a href="https://B&#xFC;cher.example/jobs/2">B</a>'
+    )
+    done = run_cli(COMMON.split(), html.encode(), keyring, tmp_path)
+
+    assert done.returncode == 0, done.stderr.decode()
+    tokens = re.findall(r"https://t\.northjobs\.example/c/([\w-]+)", done.stdout.decode())
+    destinations = {builder.codec.open(token).url for token in tokens}
+    assert "https://xn--bcher-kva.example/jobs/2" in destinations
+    assert not any("evil.example" in url for url in destinations)
+    assert 'href="https://evil.example&#xFF0F;.alpha.example/jobs/1"' in done.stdout.decode()
+    stderr = done.stderr.decode()
+    assert "left untracked: https://evil.example\uff0f.alpha.example/jobs/1" in stderr
+    assert "goes to https://xn--bcher-kva.example/jobs/2" in stderr

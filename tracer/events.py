@@ -12,7 +12,16 @@ import time
 
 import msgspec
 
-EVENT_TYPES = ("sent", "open", "click", "unsubscribe_view", "unsubscribe", "conversion")
+# `revoked_click`: a click on a revoked link, sent to the landing page (tracer.revocations).
+EVENT_TYPES = (
+    "sent",
+    "open",
+    "click",
+    "unsubscribe_view",
+    "unsubscribe",
+    "conversion",
+    "revoked_click",
+)
 AGENTS = ("human", "bot", "scanner", "mpp", "proxy", "preview")
 CHANNELS = ("email", "sms")
 POSITIONS = ("header", "footer")

@@ -21,13 +21,14 @@ import datetime as dt
 import json
 import os
 import secrets
+import stat
 from pathlib import Path
 from typing import Literal
 
 import msgspec
 
 from tracer.errors import ConfigurationError
-from tracer.files import create_once
+from tracer.files import create_once, open_to_others, private_directory
 
 KeyState = Literal["active", "decrypt", "retired"]
 KEY_BYTES = 32
@@ -161,7 +162,8 @@ def _decoded_length(text: str) -> int:
 
 def write_keyring(ring: KeyRing, path: Path) -> None:
     """Write atomically with mode 0600: a key ring is as secret as a password file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.exists():
+        private_directory(path.parent)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -198,8 +200,16 @@ def load_keyring(keys_setting: str | None, dev_path: Path, *, create: bool = Tru
         _create_dev_keyring(path)
     try:
         text = path.read_text(encoding="utf-8")
+        loose = open_to_others(path)
     except OSError as exc:
         raise ConfigurationError(f"TRACER_KEYS: cannot read {path} ({exc.strerror})") from None
+    if loose:
+        # Whoever can read the ring can mint links to anywhere and unmask recipients.
+        raise ConfigurationError(
+            f"TRACER_KEYS: {path} is open to other users (mode "
+            f"{stat.S_IMODE(path.stat().st_mode):04o}); a key ring must be readable by its "
+            f"owner only: chmod 600 {path}"
+        )
     return parse_keyring(text, str(path))
 
 

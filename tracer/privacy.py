@@ -84,8 +84,7 @@ class IpTruncator:
                 return f"{head}.0" if dot else ""
             if prefix == 0:
                 return ""
-        elif self.ipv6_prefix == 0:
-            return ""
+        # IPv6, which may be an IPv4 client in disguise (::ffff:a.b.c.d): always parsed.
         return self._slow(ip)
 
     def _slow(self, ip: str) -> str:
@@ -96,7 +95,15 @@ class IpTruncator:
             packed = socket.inet_pton(family, ip)
         except (OSError, ValueError):
             return ""
+        if family == socket.AF_INET6 and packed[:12] == _V4_MAPPED_PREFIX:
+            # An IPv4-mapped address is an IPv4 client: the IPv4 rule applies to it.
+            family, packed = socket.AF_INET, packed[12:]
         prefix = self.ipv6_prefix if family == socket.AF_INET6 else self.ipv4_prefix
+        if prefix == 0:
+            return ""
         width = len(packed) * 8
         kept = int.from_bytes(packed, "big") >> (width - prefix) << (width - prefix)
         return socket.inet_ntop(family, kept.to_bytes(len(packed), "big"))
+
+
+_V4_MAPPED_PREFIX = bytes(10) + b"\xff\xff"

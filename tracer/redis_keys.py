@@ -101,3 +101,15 @@ def slug(slug_text: str) -> str:
 # --- liveness ---------------------------------------------------------------------------
 def worker_registry(role: str) -> str:
     return f"{PREFIX}:workers:{role}"
+
+
+# --- dashboard --------------------------------------------------------------------------
+def dashboard_session_revoked(session_id: str) -> str:
+    """Set at logout until the session's cookie would have expired."""
+    return f"{PREFIX}:dashboard:revoked:{session_id}"
+
+
+# --- link revocation --------------------------------------------------------------------
+REVOCATIONS = f"{PREFIX}:revocations"
+# Published on every change of REVOCATIONS (the message is the brand): edges reload.
+REVOCATIONS_CHANNEL = f"{PREFIX}:revocations:changed"

@@ -98,6 +98,14 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Requests from these networks may set X-Forwarded-For (comma-separated CIDRs).
     trusted_proxies: str = "127.0.0.1/32,::1/128"
     log_level: str = "INFO"
+    # The edge's /metrics: on its own port, loopback only unless an operator says otherwise
+    # (it names every brand and its traffic); 0 serves it nowhere.
+    edge_metrics_host: str = "127.0.0.1"
+    edge_metrics_port: int = 9103
+    # Rewriting one message (POST /v1/messages with html) may take this long; then 413.
+    rewrite_budget_s: float = 2.0
+    # Development mode: the example brands' published demo API keys are accepted.
+    dev_mode: bool = False
 
     @property
     def spool_dir(self) -> Path:
@@ -136,6 +144,10 @@ ENVIRONMENT = {
     "TRACER_REDIS_TIMEOUT_S": "redis_timeout_s",
     "TRACER_TRUSTED_PROXIES": "trusted_proxies",
     "TRACER_LOG_LEVEL": "log_level",
+    "TRACER_EDGE_METRICS_HOST": "edge_metrics_host",
+    "TRACER_EDGE_METRICS_PORT": "edge_metrics_port",
+    "TRACER_REWRITE_BUDGET_S": "rewrite_budget_s",
+    "TRACER_DEV_MODE": "dev_mode",
 }
 
 
@@ -165,6 +177,19 @@ def _check(settings: Settings) -> None:
         port = getattr(settings, name)
         if not 0 < port < 65536:
             raise ConfigurationError(f"{name}: {port} is not a TCP port")
+    if not 0 <= settings.edge_metrics_port < 65536:
+        raise ConfigurationError(
+            f"edge_metrics_port: {settings.edge_metrics_port} is not a TCP port"
+        )
+    if settings.edge_metrics_port in (settings.edge_port, settings.admin_port):
+        raise ConfigurationError(
+            f"edge_metrics_port: {settings.edge_metrics_port} must differ from the edge and "
+            "admin ports"
+        )
+    if not 0 < settings.rewrite_budget_s <= 600:
+        raise ConfigurationError(
+            f"rewrite_budget_s: {settings.rewrite_budget_s} must be in (0, 600] seconds"
+        )
     if settings.edge_workers < 1:
         raise ConfigurationError(f"edge_workers: {settings.edge_workers} must be >= 1")
     if settings.edge_port == settings.admin_port:

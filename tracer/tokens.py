@@ -60,9 +60,10 @@ class LinkPayload(msgspec.Struct, array_like=True, frozen=True, omit_defaults=Tr
 _encode_payload = msgspec.msgpack.Encoder().encode
 _decode_payload = msgspec.msgpack.Decoder(LinkPayload).decode
 
-# base64url -> standard alphabet; '+' and '/' become '*' so strict decoding rejects them and
-# every link has exactly one spelling.
-_FROM_URLSAFE = bytes.maketrans(b"-_+/", b"+/**")
+# base64url -> standard alphabet; '+', '/' and '=' become '*' so strict decoding rejects
+# them and every link has exactly one spelling (tokens are never padded: the padding the
+# decoder needs is added after this translation).
+_FROM_URLSAFE = bytes.maketrans(b"-_+/=", b"+/***")
 
 
 class TokenCodec:

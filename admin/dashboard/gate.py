@@ -18,6 +18,8 @@ from admin.auth import bearer_key
 from admin.dashboard.sessions import COOKIE_NAME, Sessions
 from admin.dashboard.token import AdminToken
 from admin.errors import error_response
+from admin.services import SERVICES
+from tracer.redis_cluster import AnyRedis
 
 PAGE_ROUTE = "dashboard"
 # Routes that need the admin token.
@@ -33,12 +35,18 @@ class DashboardAuth:
     token: AdminToken
     sessions: Sessions
 
-    def admits(self, request: web.Request) -> bool:
+    async def admits(self, request: web.Request) -> bool:
         key = bearer_key(request.headers.get("Authorization"))
         if key is not None:
             # A header that is there decides alone: a wrong token is not rescued by a cookie.
             return self.token.matches(key)
-        return self.sessions.valid(request.cookies.get(COOKIE_NAME))
+        return await self.sessions.valid(request.cookies.get(COOKIE_NAME), shared_redis(request))
+
+
+def shared_redis(request: web.Request) -> AnyRedis | None:
+    """Where sessions ended by any admin process are listed (None before start-up)."""
+    services = request.app.get(SERVICES)
+    return services.redis if services is not None else None
 
 
 DASHBOARD_AUTH = web.AppKey("dashboard_auth", DashboardAuth)
@@ -52,7 +60,7 @@ async def dashboard_auth(request: web.Request, handler: Handler) -> web.StreamRe
         return await match.handler(request)
     if name not in GUARDED_ROUTES:
         return await handler(request)
-    if request.app[DASHBOARD_AUTH].admits(request):
+    if await request.app[DASHBOARD_AUTH].admits(request):
         return await match.handler(request)
     if name == PAGE_ROUTE and "Authorization" not in request.headers:
         # A browser without a session: to the login form rather than a bare 401.

@@ -22,7 +22,7 @@ import aiohttp
 from aiohttp import web
 
 from admin.dashboard.collect import Collector
-from admin.dashboard.gate import DASHBOARD_AUTH, LOGIN_PATH, DashboardAuth
+from admin.dashboard.gate import DASHBOARD_AUTH, LOGIN_PATH, DashboardAuth, shared_redis
 from admin.dashboard.options import DashboardOptions
 from admin.dashboard.page import page
 from admin.dashboard.sessions import COOKIE_NAME, Sessions
@@ -92,6 +92,10 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
+    """End the session on the server (its cookie no longer opens anything, wherever it
+    went), then in the browser."""
+    sessions = request.app[DASHBOARD_AUTH].sessions
+    await sessions.revoke(request.cookies.get(COOKIE_NAME), shared_redis(request))
     response = web.Response(status=303, headers={"Location": LOGIN_PATH, **_NO_STORE})
     response.del_cookie(COOKIE_NAME, path="/")
     return response

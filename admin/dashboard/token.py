@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tracer.errors import ConfigurationError
-from tracer.files import create_once
+from tracer.files import create_once, private_directory
 from tracer.settings import Secret
 
 logger = logging.getLogger("admin.dashboard.token")
@@ -65,7 +65,7 @@ def load_admin_token(environ: Mapping[str, str], data_dir: Path) -> AdminToken:
     except OSError as exc:
         raise ConfigurationError(f"{path}: cannot read the admin token ({exc.strerror})") from None
     _check_length(value, str(path))
-    _warn_if_shared(path)
+    _refuse_if_shared(path)
     return AdminToken(Secret(value), str(path))
 
 
@@ -78,7 +78,8 @@ def _check_length(value: str, source: str) -> None:
 
 
 def _create(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.exists():
+        private_directory(path.parent)
     create_once(path, _write_new_token)
 
 
@@ -88,7 +89,9 @@ def _write_new_token(path: Path) -> None:
         handle.write(secrets.token_urlsafe(32) + "\n")
 
 
-def _warn_if_shared(path: Path) -> None:
+def _refuse_if_shared(path: Path) -> None:
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        logger.warning("%s is readable by other users (mode %04o): chmod 600 it.", path, mode)
+        raise ConfigurationError(
+            f"{path}: the admin token is open to other users (mode {mode:04o}); chmod 600 {path}"
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from admin.routes import conversions, links, messages, meta, stats, suppressions
+from admin.routes import conversions, links, messages, meta, revocations, stats, suppressions
 
 # (method, path, handler, name). Names in `admin.auth.PUBLIC_ROUTES` need no API key.
 ROUTES = [
@@ -17,6 +17,9 @@ ROUTES = [
     ("GET", "/v1/stats", stats.get_stats, "stats"),
     ("GET", "/v1/suppressions", suppressions.list_suppressions, "suppressions"),
     ("GET", "/v1/suppressions/check", suppressions.check_suppression, "suppression_check"),
+    ("GET", "/v1/revocations", revocations.list_revocations, "revocations"),
+    ("POST", "/v1/revocations", revocations.post_revocation, "revocation_create"),
+    ("DELETE", "/v1/revocations", revocations.delete_revocation, "revocation_delete"),
 ]
 
 

@@ -26,13 +26,16 @@ async def post_links(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     builder = services.builder
     tracked: dict[int, str] = {}
+    destinations: dict[int, str] = {}
     short: dict[int, LinkPayload] = {}
     for index, spec in enumerate(body.links):
         try:
+            payload = builder.click_payload(brand, **_arguments(spec))
+            destinations[index] = payload.url
             if spec.channel == "sms":
-                short[index] = builder.click_payload(brand, **_arguments(spec))
+                short[index] = payload
             else:
-                tracked[index] = builder.click(brand, **_arguments(spec))
+                tracked[index] = builder.seal_click(payload)
         except LinkError as exc:
             raise link_error(exc, prefix=f"links[{index}]") from None
     if short:
@@ -44,7 +47,8 @@ async def post_links(request: web.Request) -> web.Response:
             index=index,
             message_id=spec.message_id,
             channel=spec.channel,
-            url=spec.url,
+            # The destination the link carries (normalised), not the one given.
+            url=destinations[index],
             tracked_url=tracked[index],
         )
         for index, spec in enumerate(body.links)

@@ -28,8 +28,9 @@ from admin.schemas import (
 from admin.services import SERVICES, Services
 from admin.validation import decode_body, link_error
 from tracer.events import POSITIONS, Event
-from tracer.links import LinkError
-from tracer.rewrite import ONE_CLICK, rewrite_email
+from tracer.links import LinkError, normalize_destination
+from tracer.rewrite import ONE_CLICK
+from tracer.tokens import LinkPayload
 
 # Message links are numbered from 1: index 0 is the canary's (as in the rewriter).
 FIRST_LINK_INDEX = 1
@@ -47,7 +48,7 @@ async def post_message(request: web.Request) -> web.Response:
     if message.channel == "sms":
         response = await _sms(services, brand, message_id, message)
     elif message.html is not UNSET:
-        response = _email_html(services, brand, message_id, message)
+        response = await _email_html(services, brand, message_id, message)
     else:
         response = _email_urls(services, brand, message_id, message)
     now = time.time()
@@ -86,11 +87,12 @@ def _check_parts(message: MessageRequest) -> None:
         raise ApiError(413, f"at most {MAX_MESSAGE_URLS} urls per message", field="urls")
 
 
-def _email_html(
+async def _email_html(
     services: Services, brand: str, message_id: str, message: MessageRequest
 ) -> MessageResponse:
     try:
-        result = rewrite_email(
+        # Off the event loop, within a time budget (admin.rewrites).
+        result = await services.rewrites.rewrite(
             services.builder,
             brand,
             message_id,
@@ -155,8 +157,10 @@ def _email_urls(
     except LinkError as exc:
         raise link_error(exc) from None
     links = []
-    for position, url in enumerate(message.urls):
+    for position, given in enumerate(message.urls):
         try:
+            # The answer names the destination the link carries, not the one given.
+            url = normalize_destination(given)
             tracked = builder.click(
                 brand,
                 message_id,
@@ -190,7 +194,7 @@ async def _sms(
     services: Services, brand: str, message_id: str, message: MessageRequest
 ) -> MessageResponse:
     builder = services.builder
-    payloads = []
+    payloads: list[LinkPayload] = []
     for position, url in enumerate(message.urls):
         try:
             payloads.append(
@@ -216,10 +220,10 @@ async def _sms(
         links=[
             TrackedUrl(
                 index=FIRST_LINK_INDEX + position,
-                url=url,
+                url=payload.url,
                 tracked_url=builder.short_url(brand, slug),
             )
-            for position, (url, slug) in enumerate(zip(message.urls, slugs, strict=True))
+            for position, (payload, slug) in enumerate(zip(payloads, slugs, strict=True))
         ],
         html=None,
         text=None,

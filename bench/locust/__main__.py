@@ -104,6 +104,8 @@ class Target:
             "TRACER_ADMIN_PORT": str(self.admin_port),
             "TRACER_BATCHER_METRICS_PORT": "0",
             "TRACER_DISPATCHER_METRICS_PORT": "0",
+            # The scenarios call the API with the example brands' demo keys.
+            "TRACER_DEV_MODE": os.environ.get("TRACER_DEV_MODE", "1"),
             "TRACER_LOG_LEVEL": os.environ.get("TRACER_LOG_LEVEL", "WARNING"),
         }
         self.edge_workers = edge_workers

@@ -225,12 +225,31 @@ def events_verdict(m: Measurement) -> tuple[bool, str]:
     return True, f"{detail} (+{extra} answered after wrk's clock stopped; {in_flight} in flight)"
 
 
+# The edge with revocation rules loaded (none matching) against the edge without: what the
+# click path pays for the kill switch.
+REVOCATIONS_TARGET = "edge-click-revocations"
+TARGET_SHARE_WITH_REVOCATIONS = 0.95
+
+
 def target_checks(summaries: dict[str, Summary]) -> list[Check]:
     checks: list[Check] = []
     for key in EDGE_TARGETS:
         if key in summaries:
             checks.extend(edge_checks(summaries[key], summaries))
+    if REVOCATIONS_TARGET in summaries and "edge-click" in summaries:
+        checks.append(revocation_check(summaries[REVOCATIONS_TARGET], summaries["edge-click"]))
     return checks
+
+
+def revocation_check(with_rules: Summary, without: Summary) -> Check:
+    rps, baseline = with_rules.requests_per_s, without.requests_per_s
+    share = rps / baseline if rps and baseline else None
+    cost = f"{(1 / rps - 1 / baseline) * 1e6:+.2f} µs a request" if rps and baseline else "n/a"
+    return (
+        f"{with_rules.label}: >= {TARGET_SHARE_WITH_REVOCATIONS:.0%} of the edge's click req/s",
+        None if share is None else share >= TARGET_SHARE_WITH_REVOCATIONS,
+        f"{_ratio(rps, baseline, percent=True)} ({cost})",
+    )
 
 
 def edge_checks(edge: Summary, summaries: dict[str, Summary]) -> list[Check]:

@@ -7,6 +7,7 @@ import sys
 
 from cli.instance import command_settings
 from tracer.brands import load_brands
+from tracer.demo_keys import DEV_MODE_HINT, is_demo_key
 from tracer.errors import ConfigurationError
 from tracer.keyring import load_keyring
 from tracer.observability import sentry_dsn_problem
@@ -58,6 +59,14 @@ def run_check(args: argparse.Namespace) -> int:
         print(f"{len(problems)} problem(s) found", file=sys.stderr)
         return 1
     assert brands is not None
+    demo = sorted({brand.id for brand in brands for key in brand.api_keys
+                   if is_demo_key(brand.id, key.sha256)})  # fmt: skip
+    if demo and not (settings is not None and settings.dev_mode):
+        print(
+            f"warning: {len(demo)} brand(s) list a published demo API key, which the admin API "
+            f"refuses ({', '.join(demo[:5])}{', …' if len(demo) > 5 else ''}): {DEV_MODE_HINT}",
+            file=sys.stderr,
+        )
     webhooks = sum(len(brand.webhooks) for brand in brands)
     hosts = sum(len(brand.hosts) for brand in brands)
     print(f"ok: {path}: {len(brands)} brands, {hosts} tracking hosts, {webhooks} webhook endpoints")

@@ -74,6 +74,7 @@ def _emit(args: argparse.Namespace, build) -> int:
 
 
 def run_click(args: argparse.Namespace) -> int:
+    _note_destination(args.url)
     if args.short:
         return _emit_short(args)
     return _emit(
@@ -89,6 +90,18 @@ def run_click(args: argparse.Namespace) -> int:
             link=args.link,
         ),
     )
+
+
+def _note_destination(url: str) -> None:
+    """Say so when the link will carry another spelling of --url (IDNA, percent-encoding)."""
+    from tracer.links import LinkError, normalize_destination
+
+    try:
+        destination = normalize_destination(url)
+    except LinkError:
+        return  # reported when the link is built
+    if destination != url.strip():
+        print(f"note: the link goes to {destination}", file=sys.stderr)
 
 
 def run_open(args: argparse.Namespace) -> int:

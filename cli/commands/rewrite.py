@@ -80,6 +80,9 @@ def run(args: argparse.Namespace) -> int:
         )
     except LinkError as exc:
         return _fail(str(exc))
+    for link in result.links:
+        if link.url != link.written:
+            _note(f"link {link.index} goes to {link.url[:200]} (written {link.written[:200]})")
     for skipped in result.skipped:
         if skipped.reason not in DELIBERATE_SKIPS:
             _warn(f"left untracked: {skipped.url[:200]} ({skipped.reason})")
@@ -97,6 +100,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _read(path: Path) -> str:
     return path.read_bytes().decode(_ENCODING, _ERRORS)
+
+
+def _note(message: str) -> None:
+    print(f"note: {message}", file=sys.stderr)
 
 
 def _warn(message: str) -> None:

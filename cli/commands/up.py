@@ -17,7 +17,7 @@ from tracer.keyring import keyring_location
 from tracer.links import LinkBuilder
 from tracer.logs import configure_logging
 from tracer.observability import init_sentry
-from tracer.redis_server import RedisServer
+from tracer.redis_server import RedisServer, free_port
 from tracer.settings import Settings, load_settings, mask_url
 
 logger = logging.getLogger("tracer.up")
@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
         env["REDIS_URL"] = redis.url
     redis_url = env.get("REDIS_URL") or settings.redis_url or ""
     workers = settings.edge_workers if args.edge_workers is None else args.edge_workers
-    roles.append(Role("edge", tracer_command("edge", "--workers", str(workers)), env=env))
+    edge_env = {**env, **_edge_metrics_env()}
+    roles.append(Role("edge", tracer_command("edge", "--workers", str(workers)), env=edge_env))
     # The admin API puts events on the queue too: it stops with the edge, before consumers.
     for name in ("admin", "batcher", "dispatcher"):
         if _available(name):
@@ -67,6 +68,14 @@ def run(args: argparse.Namespace) -> int:
         return Supervisor(roles).run()
     finally:
         remove_facts(data_dir, facts.pid)
+
+
+def _edge_metrics_env() -> dict[str, str]:
+    """The edge's loopback metrics port: a free one, unless one is configured (two
+    instances on one host must not share one: its workers listen with SO_REUSEPORT)."""
+    if os.environ.get("TRACER_EDGE_METRICS_PORT"):
+        return {}
+    return {"TRACER_EDGE_METRICS_PORT": str(free_port())}
 
 
 def _metrics_flags(role: str) -> list[str]:
@@ -101,6 +110,12 @@ def _local(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "") else host
 
 
+def _mode(settings: Settings) -> str:
+    if settings.dev_mode:
+        return "development (TRACER_DEV_MODE=1: the example brands' published API keys work)"
+    return "production (published demo API keys are refused)"
+
+
 def _print_banner(context, settings, redis_url: str, roles: list[str]) -> None:
     edge_port = settings.edge_port
     brand = context.brands.all[0]
@@ -125,6 +140,7 @@ def _print_banner(context, settings, redis_url: str, roles: list[str]) -> None:
         f"            dashboard token: TRACER_ADMIN_TOKEN, or the file "
         f"{context.settings.data_dir.resolve() / 'admin-token'}\n"
         f"  data dir  {context.settings.data_dir.resolve()}\n"
+        f"  mode      {_mode(settings)}\n"
         f"Sample tracked link for {brand.name}:\n  {link}\n"
         f"Try it locally:\n"
         f"  curl -si -H 'Host: {brand.primary_host}' http://127.0.0.1:{edge_port}{path}\n"

@@ -102,6 +102,8 @@ def admin_env(data_dir: Path, keyring_file: Path, redis_url: str, **extra: str) 
             "TRACER_REDIS_TIMEOUT_S": "0.5",
             "REDIS_URL": redis_url,
             "TRACER_LOG_LEVEL": "INFO",
+            # The suite uses the example brands' published demo keys.
+            "TRACER_DEV_MODE": "1",
         }
     )
     env.update(extra)

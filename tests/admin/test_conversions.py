@@ -49,6 +49,8 @@ async def test_conversion_fields_are_validated(api: Api, redis_client: redis.Red
         ({"click_id": "a b"}, "click_id"),
         ({"click_id": "c", "value": "12"}, "value"),
         ({"click_id": "c", "value": 1e13}, "value"),
+        ({"click_id": "c", "value": -1}, "value"),  # refunds are no conversions
+        ({"click_id": "c", "value": -0.01}, "value"),
         ({"click_id": "c", "currency": "usd"}, "currency"),
         ({"click_id": "c", "attrs": {"job": 3}}, "attrs[...]"),
     ]

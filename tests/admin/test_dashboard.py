@@ -84,14 +84,15 @@ def test_a_session_cookie_expires_and_cannot_be_forged() -> None:
     now = [1_000_000.0]
     sessions = Sessions(TOKEN, ttl_s=60, clock=lambda: now[0])
     cookie = sessions.issue()
-    assert sessions.valid(cookie) and TOKEN not in cookie
-    expires, _, signature = cookie.partition(".")
-    assert not sessions.valid(f"{int(expires) + 3600}.{signature}")  # stretched
-    assert not sessions.valid(cookie.replace(signature, "0" * len(signature)))
-    assert not Sessions("another-token-entirely", clock=lambda: now[0]).valid(cookie)
-    assert not sessions.valid("ünïcode.x") and not sessions.valid(None)
+    assert sessions.session(cookie) is not None and TOKEN not in cookie
+    expires, session_id, signature = cookie.split(".")
+    assert sessions.session(f"{int(expires) + 3600}.{session_id}.{signature}") is None  # stretched
+    assert sessions.session(f"{expires}.another-id.{signature}") is None
+    assert sessions.session(cookie.replace(signature, "0" * len(signature))) is None
+    assert Sessions("another-token-entirely", clock=lambda: now[0]).session(cookie) is None
+    assert sessions.session("ünïcode.x.y") is None and sessions.session(None) is None
     now[0] += 61
-    assert not sessions.valid(cookie)
+    assert sessions.session(cookie) is None
 
 
 def test_rates_come_from_counter_increases_and_survive_a_restart() -> None:
@@ -246,6 +247,33 @@ def test_only_the_admin_token_opens_the_dashboard(admin: AdminProcess) -> None:
     assert 'tracer_dashboard=""' in logout.headers["set-cookie"]
 
     assert TOKEN not in admin.log_text()
+
+
+def test_logout_ends_the_session_on_every_admin_process(
+    start_admin: Callable[..., AdminProcess], redis_url: str
+) -> None:
+    """1. Log in on one admin process; the cookie opens the dashboard on it and on a
+    second process sharing Redis and the token.
+    2. Log out on the first.
+    Result: the old cookie (kept by a thief, say) opens nothing, on either process; a new
+    login works."""
+    env = {"TRACER_ADMIN_TOKEN": TOKEN, "TRACER_BATCHER_METRICS_PORT": "0",
+           "TRACER_DISPATCHER_METRICS_PORT": "0"}  # fmt: skip
+    first, second = start_admin(redis_url, **env), start_admin(redis_url, **env)
+    login = call(first.url + "/dashboard/login", form={"token": TOKEN})
+    morsel = next(iter(SimpleCookie(login.headers["set-cookie"]).values()))
+    session = f"{morsel.key}={morsel.value}"
+    for admin in (first, second):
+        assert call(admin.url + "/dashboard/data", cookie=session).status == 200
+
+    assert call(first.url + "/dashboard/logout", cookie=session, form={}).status == 303
+
+    for admin in (first, second):
+        assert call(admin.url + "/dashboard/data", cookie=session).status == 401
+        assert call(admin.url + "/", cookie=session).headers["location"] == "/dashboard/login"
+    again = call(second.url + "/dashboard/login", form={"token": TOKEN})
+    fresh = next(iter(SimpleCookie(again.headers["set-cookie"]).values()))
+    assert call(first.url + "/dashboard/data", cookie=f"{fresh.key}={fresh.value}").status == 200
 
 
 # --- the live page ----------------------------------------------------------------------

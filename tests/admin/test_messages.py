@@ -106,7 +106,11 @@ async def test_an_email_given_as_urls_gets_links_pixels_and_headers(
     )
 
     assert status == 200, body
-    assert [link["url"] for link in body["links"]] == urls
+    # The answer names what each link carries: the second URL percent-encoded.
+    assert [link["url"] for link in body["links"]] == [
+        "https://northjobs.example/jobs/1",
+        "https://northjobs.example/jobs/2?x=%C3%BC",
+    ]
     assert [link["index"] for link in body["links"]] == [1, 2]
     assert [open_token(builder, link["tracked_url"]).url for link in body["links"]] == [
         normalize_destination(url) for url in urls

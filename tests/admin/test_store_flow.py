@@ -149,6 +149,7 @@ async def test_sent_clicked_converted_unsubscribed_all_come_back_through_the_api
         "unsubscribe_view": 0,
         "unsubscribe": 1,
         "conversion": 1,
+        "revoked_click": 0,
     }
     assert stats["types"]["conversion"]["value"] == 30
     assert stats["conversion_value"] == 30

@@ -43,7 +43,8 @@ def test_stats_json_has_all_and_human_per_event_type(
     assert stats["open"]["all"] == 1 and stats["open"]["human"] == 1
     assert stats["click"]["unique_human"] == 12
     assert stats["click"]["revenue"] == pytest.approx(12 * 0.38)
-    assert list(stats) == ["sent", "open", "click", "unsubscribe_view", "unsubscribe", "conversion"]
+    assert list(stats) == ["sent", "open", "click", "unsubscribe_view", "unsubscribe", "conversion",
+                           "revoked_click"]  # fmt: skip
     assert all({"all", "human"} <= set(value) for value in stats.values())
 
 

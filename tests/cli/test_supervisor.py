@@ -64,7 +64,9 @@ def up(tmp_path: Path) -> Iterator[Up]:
     started = Up(tmp_path, edge_port, process, env)
     try:
         wait_for(lambda: _alive(process, started) and started.healthy(), what="tracer up")
-        wait_for(lambda: len(children(started.role_pid("cli edge"))) == 2, what="two edge workers")
+        # Both workers serving (a worker killed while it still starts is another story:
+        # its replacement dying too is a crash loop, which the supervisor answers).
+        wait_for(lambda: started.log.count("ready (producer") >= 2, what="two edge workers")
         yield started
     finally:
         if process.poll() is None:

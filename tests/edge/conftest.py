@@ -135,6 +135,14 @@ class EdgeProcess:
         self.log.close()
         return code
 
+    @property
+    def metrics_port(self) -> int:
+        """Where the edge serves /metrics (loopback, never the public port)."""
+        return int(self.env["TRACER_EDGE_METRICS_PORT"])
+
+    def metrics(self) -> str:
+        return fetch(self.metrics_port, "/metrics", "localhost").body.decode()
+
     def get(self, url_or_path: str, host: str | None = None, **kwargs) -> Reply:
         host, path = _split(url_or_path, host)
         return fetch(self.port, path, host, **kwargs)
@@ -173,6 +181,7 @@ def edge_env(tmp_path: Path, keyring_file: Path, redis_url: str) -> dict[str, st
             "TRACER_KEYS": str(keyring_file),
             "TRACER_DATA_DIR": str(tmp_path / "edge-data"),
             "TRACER_EDGE_PORT": str(free_port()),
+            "TRACER_EDGE_METRICS_PORT": str(free_port()),
             "TRACER_QUEUE_SHARDS": str(SHARDS),
             "REDIS_URL": redis_url,
             "TRACER_LOG_LEVEL": "INFO",

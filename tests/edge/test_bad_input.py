@@ -21,7 +21,7 @@ HOST = "t.northjobs.example"
 
 def rejected(edge: EdgeProcess) -> dict[str, float]:
     counts: dict[str, float] = {}
-    for line in fetch(edge.port, "/metrics", HOST).body.decode().splitlines():
+    for line in edge.metrics().splitlines():
         if line.startswith("tracer_edge_rejected_total{"):
             reason = line.split('reason="', 1)[1].split('"', 1)[0]
             counts[reason] = float(line.rsplit(" ", 1)[1])

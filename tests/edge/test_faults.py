@@ -62,7 +62,7 @@ def click_paths(builder: LinkBuilder, count: int) -> list[tuple[str, str]]:
 
 
 def metric(edge: EdgeProcess, name: str) -> float:
-    for line in fetch(edge.port, "/metrics", HOST).body.decode().splitlines():
+    for line in edge.metrics().splitlines():
         if line.startswith(name + " "):
             return float(line.split()[1])
     return 0.0
@@ -187,12 +187,12 @@ def test_metrics_count_every_worker(
     assert wait_until(
         lambda: metric(edge, "tracer_edge_workers") == 2 and _clicks(edge) == 40,
         timeout_s=5,
-    ), fetch(edge.port, "/metrics", HOST).body.decode()
+    ), edge.metrics()
 
 
 def _clicks(edge: EdgeProcess) -> float:
     total = 0.0
-    for line in fetch(edge.port, "/metrics", HOST).body.decode().splitlines():
+    for line in edge.metrics().splitlines():
         if line.startswith('tracer_edge_requests_total{route="click"'):
             total += float(line.rsplit(" ", 1)[1])
     return total

@@ -195,7 +195,9 @@ def test_health_readiness_and_metrics(
 
     assert fetch(edge.port, "/healthz", "anything").status == 200
     assert fetch(edge.port, "/readyz", "anything").status == 200
-    metrics = fetch(edge.port, "/metrics", "anything")
+    metrics = fetch(edge.metrics_port, "/metrics", "anything")
+    # Never on the public port: it names every brand and its traffic.
+    assert fetch(edge.port, "/metrics", "anything").status == 404
 
     assert metrics.status == 200
     samples = {

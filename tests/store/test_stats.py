@@ -22,5 +22,5 @@ def test_mpp_adjusted_opens_cap_the_open_rate_at_one() -> None:
 def test_json_keeps_all_and_human_for_every_event_type_even_without_events() -> None:
     document = stats().to_json_dict()
     assert list(document) == ["sent", "open", "click", "unsubscribe_view", "unsubscribe",
-                              "conversion"]  # fmt: skip
+                              "conversion", "revoked_click"]  # fmt: skip
     assert all(entry["all"] == 0 and entry["human"] == 0 for entry in document.values())

@@ -5,10 +5,18 @@ from tracer.rewrite import rewrite_email
 
 from tracer.rewrite.rewriter import (
     ONE_CLICK,
+    RewriteTimeout,
     RewrittenEmail,
     SkippedLink,
     TrackedLink,
     rewrite_email,
 )
 
-__all__ = ["ONE_CLICK", "RewrittenEmail", "SkippedLink", "TrackedLink", "rewrite_email"]
+__all__ = [
+    "ONE_CLICK",
+    "RewriteTimeout",
+    "RewrittenEmail",
+    "SkippedLink",
+    "TrackedLink",
+    "rewrite_email",
+]

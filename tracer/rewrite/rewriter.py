@@ -12,10 +12,12 @@ rewriter splices new attribute values and snippets into the original text.
 from __future__ import annotations
 
 import re
+import time
 
 import msgspec
 
-from tracer.links import POSITIONS, LinkBuilder, LinkError
+from tracer.errors import TracerError
+from tracer.links import MAX_URL_CHARS, POSITIONS, LinkBuilder, LinkError, normalize_destination
 from tracer.rewrite.html_scan import HrefSite, scan_html
 from tracer.rewrite.markup import canary_link, open_pixel
 from tracer.rewrite.urls import (
@@ -37,16 +39,27 @@ NOTRACK = "data-notrack"
 RELATIVE = "relative URL"
 ALREADY_TRACKED = "already a tracked link"
 DELIBERATE_SKIPS = frozenset({NOTRACK, RELATIVE, ALREADY_TRACKED})
+# A URL in the text part longer than this (sentence punctuation included) is left as it is
+# before any trimming: no destination is that long, and the trimming stays cheap.
+MAX_TEXT_URL_CHARS = 2 * MAX_URL_CHARS
+TOO_LONG = f"longer than {MAX_URL_CHARS} characters"
+
+
+class RewriteTimeout(TracerError):
+    """Rewriting the message took longer than the caller's time budget."""
 
 
 class TrackedLink(msgspec.Struct):
     """One tracked link of a message."""
 
     index: int  # 1, 2, … in order of first appearance (HTML first, then the text part)
-    url: str  # the destination as written (character references decoded, edges trimmed)
+    # The destination the tracked link carries: the URL as written (character references
+    # decoded, edges trimmed), normalised as a browser reads it (`normalize_destination`).
+    url: str
     tracked: str  # the https://{tracking host}/c/{token} URL that replaced it
     span: tuple[int, int] | None = None  # where the href value was in the HTML given
     in_text: bool = False  # the text part uses this link too
+    written: str = ""  # the URL as written (references decoded, edges trimmed)
 
 
 class SkippedLink(msgspec.Struct, frozen=True):
@@ -88,11 +101,13 @@ def rewrite_email(
     campaign: str = "",
     job_source: str = "",
     list_id: str = "",
+    deadline: float | None = None,
 ) -> RewrittenEmail:
     """The tracked form of one message to one recipient.
 
     Raises `LinkError` for a bad brand, message id, recipient or list; a link that cannot
-    be tracked (say, an invalid host name) is left as it is and listed in `skipped`.
+    be tracked (say, an invalid host name) is left as it is and listed in `skipped`. With a
+    `deadline` (a `time.monotonic()` value), raises `RewriteTimeout` once it has passed.
     """
     # Built first: it checks every argument, so a LinkError from a click below can only
     # be about that link's URL.
@@ -104,7 +119,7 @@ def rewrite_email(
         campaign=campaign,
         job_source=job_source,
     )
-    links = _MessageLinks(builder, brand, message_id, recipient, campaign, job_source)
+    links = _MessageLinks(builder, brand, message_id, recipient, campaign, job_source, deadline)
     open_urls = {
         position: builder.open(
             brand,
@@ -155,6 +170,10 @@ def _rewrite_html(
 def _rewrite_text(text: str, links: _MessageLinks) -> str:
     def replace(match: re.Match[str]) -> str:
         found = match[0]
+        links.check_deadline()
+        if len(found) > MAX_TEXT_URL_CHARS:
+            links.skipped.append(SkippedLink(found, TOO_LONG))
+            return found
         url = trim_text_url(found)
         tracked = links.for_text(url)
         return found if tracked is None else tracked + found[len(url) :]
@@ -184,8 +203,10 @@ class _MessageLinks:
         recipient: str,
         campaign: str,
         job_source: str,
+        deadline: float | None = None,
     ) -> None:
         self.builder = builder
+        self.deadline = deadline
         self.brand = builder.brands.by_id[brand]  # known: checked by the caller
         self.message_id = message_id
         self.recipient = recipient
@@ -199,11 +220,16 @@ class _MessageLinks:
         self.first_by_url: dict[str, TrackedLink] = {}
         self.untracked_urls: set[str] = set()
 
+    def check_deadline(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise RewriteTimeout("rewriting took longer than its time budget")
+
     def canary(self) -> str:
         return self._click(self.brand.landing_url, CANARY_LINK_INDEX, canary=True)
 
     def for_href(self, site: HrefSite) -> str | None:
         """The tracked URL to write in place of this href, or None to leave it."""
+        self.check_deadline()
         url = clean_url(decode_attribute(site.raw))
         scheme = scheme_of(url)
         if scheme not in TRACKED_SCHEMES:
@@ -241,11 +267,12 @@ class _MessageLinks:
     def _new_link(self, url: str, span: tuple[int, int] | None) -> TrackedLink | None:
         index = len(self.all) + 1
         try:
-            tracked = self._click(url, index)
+            destination = normalize_destination(url)
+            tracked = self._click(destination, index)
         except LinkError as exc:
             self.skipped.append(SkippedLink(url, str(exc)))
             return None
-        link = TrackedLink(index=index, url=url, tracked=tracked, span=span)
+        link = TrackedLink(index=index, url=destination, tracked=tracked, span=span, written=url)
         self.all.append(link)
         return link
 

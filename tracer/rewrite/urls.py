@@ -83,13 +83,24 @@ def host_of(url: str) -> str:
 
 
 def trim_text_url(candidate: str) -> str:
-    """A URL found in plain text without the punctuation that ends the sentence around it."""
-    while candidate:
-        last = candidate[-1]
-        if last in _TRAILING or (
-            last in _CLOSING and candidate.count(last) > candidate.count(_CLOSING[last])
-        ):
-            candidate = candidate[:-1]
-        else:
+    """A URL found in plain text without the punctuation that ends the sentence around it.
+
+    Linear in the length: the brackets are counted once, and only closing brackets and
+    punctuation are ever dropped, so the count of openers never changes."""
+    end = len(candidate)
+    counts: dict[str, int] | None = None
+    while end:
+        last = candidate[end - 1]
+        if last in _TRAILING:
+            end -= 1
+            continue
+        opener = _CLOSING.get(last)
+        if opener is None:
             break
-    return candidate
+        if counts is None:
+            counts = {char: candidate.count(char) for char in "()[]{}"}
+        if counts[last] <= counts[opener]:
+            break
+        counts[last] -= 1
+        end -= 1
+    return candidate[:end]

@@ -28,6 +28,7 @@ import msgspec
 from tracer import events as event_codec
 from tracer.brands import Brands
 from tracer.events import Event
+from tracer.files import PRIVATE_FILE_MODE, private_directory, private_file, tighten
 from tracer.store import sqlite_reclassify
 from tracer.store.base import (
     BrandStats,
@@ -114,7 +115,12 @@ class SQLiteStore(EventStore):
     def _connect(self) -> None:
         if self._conn is not None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Private from the first byte: SQLite gives the -wal and -shm files the mode of
+        # the database file.
+        private_directory(self.path.parent)
+        private_file(self.path)
+        for suffix in ("-wal", "-shm"):
+            tighten(self.path.with_name(self.path.name + suffix), PRIVATE_FILE_MODE)
         # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE ... COMMIT).
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_timeout_s)
         try:
