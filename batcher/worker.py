@@ -22,12 +22,14 @@ from batcher.backoff import Backoff
 from batcher.config import BatcherConfig
 from batcher.dead import DeadEvent, encode_dead
 from batcher.decoding import Decoded, decode_batch
+from batcher.enrichment import enrich_batch
 from batcher.handoff import Handoff, ShardJobs
 from batcher.jobs import PeriodicJobs
 from batcher.leases import ShardLeases
 from batcher.liveness import Liveness, new_consumer_id
 from tracer import redis_keys
 from tracer.brands import Brands
+from tracer.enrichment import ClientEnricher
 from tracer.events import Event
 from tracer.redis_cluster import REDIS_ERRORS, AnyRedis, run_script
 from tracer.store import EventStore, StoreUnavailable, WriteResult
@@ -83,10 +85,13 @@ class Batcher:
         config: BatcherConfig | None = None,
         consumer: str | None = None,
         on_batch: Callable[[BatchReport], None] | None = None,
+        enricher: ClientEnricher | None = None,
     ) -> None:
         """`client` must return bytes (no `decode_responses`); the caller opens and closes
         `client` and `store`. `shards` is `settings.queue_shards`, as the edge uses it.
-        `client` may be a `RedisCluster`: every script and transaction stays in one slot."""
+        `client` may be a `RedisCluster`: every script and transaction stays in one slot.
+        `enricher` adds client info (and, with a GeoIP database, countries) to hits;
+        by default client info only."""
         self.client = client
         self.store = store
         self.brands = brands
@@ -94,6 +99,7 @@ class Batcher:
         self.config = config or BatcherConfig()
         self.consumer = consumer or new_consumer_id()
         self.on_batch = on_batch
+        self.enricher = enricher or ClientEnricher(brands)
         self.stats = BatcherStats()
         self.leases = ShardLeases(client, self.consumer, shards, self.config.lease_ttl_s)
         self.liveness = Liveness(client, self.consumer, shards, self.config.heartbeat_ttl_s)
@@ -285,6 +291,8 @@ class Batcher:
 
     async def _process(self, group: list[Batch]) -> None:
         decoded = [decode_batch(batch.items) for batch in group]
+        for part in decoded:
+            enrich_batch(part, self.enricher)
         events = [event for part in decoded for event in part.events]
         payloads = [payload for part in decoded for payload in part.payloads]
         started = time.perf_counter()

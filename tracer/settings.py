@@ -49,6 +49,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Requests from these networks may set X-Forwarded-For (comma-separated CIDRs).
     trusted_proxies: str = "127.0.0.1/32,::1/128"
     log_level: str = "INFO"
+    # A MaxMind-format country or city database: events get the client's country.
+    geoip_db: Path | None = None
 
     @property
     def spool_dir(self) -> Path:
@@ -87,6 +89,7 @@ ENVIRONMENT = {
     "TRACER_REDIS_TIMEOUT_S": "redis_timeout_s",
     "TRACER_TRUSTED_PROXIES": "trusted_proxies",
     "TRACER_LOG_LEVEL": "log_level",
+    "TRACER_GEOIP_DB": "geoip_db",
 }
 
 
@@ -140,6 +143,12 @@ def _check(settings: Settings) -> None:
         url = getattr(settings, url_field)
         if url and not url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigurationError(f"{url_field}: {mask_url(url)!r} is not a redis:// URL")
+    if settings.geoip_db is not None and not settings.geoip_db.is_file():
+        reason = "is not a file" if settings.geoip_db.exists() else "does not exist"
+        raise ConfigurationError(
+            f"TRACER_GEOIP_DB: {settings.geoip_db} {reason} (a MaxMind-format .mmdb country "
+            "or city database; unset it to record no countries)"
+        )
     if settings.mongodb_url and not settings.mongodb_url.startswith(
         ("mongodb://", "mongodb+srv://")
     ):
