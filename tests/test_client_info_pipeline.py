@@ -22,9 +22,9 @@ import pytest
 from aiohttp import web
 from standardwebhooks import Webhook
 
+from bench.geoip import write_country_db
 from tests.admin.test_dashboard import CHROMIUM, CHROMIUM_ARGS
 from tests.edge.conftest import fetch
-from tests.geoip import write_country_db
 from tracer.redis_server import free_port
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.geoip import write_country_db
+from bench.geoip import write_country_db
 from tests.store.events import make_event
 from tracer.brands import Brands, parse_brands
 from tracer.enrichment import ClientEnricher

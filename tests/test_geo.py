@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.geoip import write_country_db
+from bench.geoip import write_country_db
+from tests.conftest import ROOT, environment_without_settings
 from tracer.errors import ConfigurationError
 from tracer.geo import GeoIP, country_code, open_geoip
 from tracer.settings import load_settings
@@ -94,3 +97,16 @@ def test_a_database_without_countries_is_refused(tmp_path: Path) -> None:
 def test_without_the_setting_there_is_no_database() -> None:
     assert open_geoip(None) is None
     assert load_settings({}).geoip_db is None
+
+
+def test_config_check_and_tracer_up_refuse_a_bad_database(tmp_path: Path) -> None:
+    asn = write_country_db(tmp_path / "asn.mmdb", database_type="GeoLite2-ASN")
+    env = {**environment_without_settings(), "TRACER_DATA_DIR": str(tmp_path / "var"),
+           "TRACER_GEOIP_DB": str(asn)}  # fmt: skip
+    for command in (["config", "check"], ["up"]):
+        result = subprocess.run([sys.executable, "-m", "cli", *command], env=env, cwd=ROOT,
+                                capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert result.returncode == 1, command
+        assert "TRACER_GEOIP_DB:" in result.stderr and "holds no country" in result.stderr
+    # Nothing was started: no instance recorded.
+    assert not (tmp_path / "var" / "instance.json").exists()

@@ -10,8 +10,8 @@ import msgspec
 import redis
 
 from batcher.worker import Batcher
+from bench.geoip import write_country_db
 from tests.batcher.helpers import SHARDS, push
-from tests.geoip import write_country_db
 from tests.store.events import make_event
 from tracer import events as event_codec
 from tracer import redis_keys

@@ -134,7 +134,7 @@ class MongoStore(EventStore):
         self._rollups = db["rollups"]
         self._uniques = db["uniques"]
         self._suppressions = db["suppressions"]
-        self._dimensions = db["dimension_rollups"]
+        self._dimensions = db["client_rollups"]
         try:
             await self._create_indexes()
         except BaseException:
@@ -168,7 +168,7 @@ class MongoStore(EventStore):
             await self._events.create_index([("click_id", 1)], sparse=True)
             await self._rollups.create_index([("brand", 1), ("day", 1)])
             await self._uniques.create_index([("brand", 1), ("ts", 1)])
-            await self._dimensions.create_index([("brand", 1), ("dimension", 1), ("day", 1)])
+            await self._dimensions.create_index([("brand", 1), ("day", 1)])
             await self._suppressions.create_index(
                 [("brand", 1), ("recipient", 1), ("scope", 1)], unique=True
             )
@@ -354,11 +354,11 @@ class MongoStore(EventStore):
         day_to: str | None = None,
     ) -> DimensionStats:
         check_dimension(dimension)
-        conditions = dimension_query(brand, dimension, campaign, job_source, day_from, day_to)
-        projection = {"value": 1, "type": 1, "all": 1, "human": 1}
+        conditions = dimension_query(brand, campaign, job_source, day_from, day_to)
+        projection = {dimension: 1, "type": 1, "all": 1, "human": 1}
         cursor = self._dimensions.find(conditions, projection)
         documents = await self._guard(cursor.to_list())
-        rows = [(d["value"], d["type"], d.get("all", 0), d.get("human", 0)) for d in documents]
+        rows = [(d[dimension], d["type"], d.get("all", 0), d.get("human", 0)) for d in documents]
         return summarize(brand, dimension, rows)
 
     async def roll_up_dimensions(self, events: Sequence[Event], sign: int = 1) -> None:

@@ -1,6 +1,7 @@
-"""The MongoDB store's rollups by client, OS, device and country (`tracer.store.dimensions`),
-in a collection of their own (`dimension_rollups`): one document per brand, campaign, job
-source, day, type, dimension and value, with `all` and `human` counters.
+"""The MongoDB store's rollups of hits by client, OS, device and country
+(`tracer.store.dimensions`), in a collection of their own (`client_rollups`): one document
+per brand, campaign, job source, day, type and combination of client, OS, device and
+country, with `all` and `human` counters.
 
 Increments are token-guarded like the main rollups' (`MongoStore._increment`): a batch
 written again after a crash computes the same token per document, which is skipped where
@@ -21,7 +22,9 @@ from tracer.store.records import batch_token
 # Same bound as the main rollups' applied tokens.
 APPLIED_TOKENS_KEPT = 64
 _HITS = frozenset(HIT_TYPES)
-_KEY_FIELDS = ("brand", "campaign", "job_source", "day", "type", "dimension", "value")
+_KEY_FIELDS = ("brand", "campaign", "job_source", "day", "type", *DIMENSIONS)
+# Events stored before client info existed have none of the fields.
+_MISSING = {"client": "", "os": "", "device": "unknown", "country": ""}
 
 
 def document_increments(
@@ -34,19 +37,15 @@ def document_increments(
     for doc in documents:
         if doc["type"] not in _HITS:
             continue
-        head = (doc["brand"], doc["campaign"], doc["job_source"], doc["day"], doc["type"])
-        human = sign if doc["human"] else 0
-        for name in DIMENSIONS:
-            # Events stored before these fields existed have none.
-            value = doc.get(name, "unknown" if name == "device" else "")
-            key = (*head, name, value)
-            delta = deltas.get(key)
-            if delta is None:
-                delta = deltas[key] = {"all": 0, "human": 0}
-                members[key] = []
-            delta["all"] += sign
-            delta["human"] += human
-            members[key].append(doc["_id"])
+        key = (doc["brand"], doc["campaign"], doc["job_source"], doc["day"], doc["type"],
+               *(doc.get(name, _MISSING[name]) for name in DIMENSIONS))  # fmt: skip
+        delta = deltas.get(key)
+        if delta is None:
+            delta = deltas[key] = {"all": 0, "human": 0}
+            members[key] = []
+        delta["all"] += sign
+        delta["human"] += sign if doc["human"] else 0
+        members[key].append(doc["_id"])
     return {key: (delta, token_prefix + batch_token(members[key])) for key, delta in deltas.items()}
 
 
@@ -83,7 +82,6 @@ def guarded_increments(
 
 def query(
     brand: str,
-    dimension: str,
     campaign: str | None,
     job_source: str | None,
     day_from: str | None,
@@ -91,7 +89,6 @@ def query(
 ) -> dict[str, Any]:
     conditions: dict[str, Any] = {
         "brand": brand,
-        "dimension": dimension,
         "day": {"$gte": day_from or "", "$lte": day_to or "9999-12-31"},
     }
     if campaign is not None:

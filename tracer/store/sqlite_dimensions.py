@@ -1,40 +1,42 @@
-"""The SQLite store's rollups by client, OS, device and country (`tracer.store.dimensions`):
-their table, the upsert a batch's increments go through, and the query behind
-`EventStore.dimension_stats`."""
+"""The SQLite store's rollups of hits by client, OS, device and country
+(`tracer.store.dimensions`): their table, the upsert a batch's increments go through, and
+the query behind `EventStore.dimension_stats`."""
 
 from __future__ import annotations
 
 import sqlite3
 
-from tracer.store.dimensions import DimensionKey
+from tracer.store.dimensions import DIMENSIONS, DimensionKey
 from tracer.store.sqlite_rows import RowsStatement
 
 # Created (if missing) by every open, like the rest of `sqlite_sql.SCHEMA`: a store made
 # before these rollups existed gets the table on its next open.
 DIMENSION_SCHEMA = (
     """
-CREATE TABLE IF NOT EXISTS dimension_rollups (
+CREATE TABLE IF NOT EXISTS client_rollups (
     brand TEXT NOT NULL,
-    dimension TEXT NOT NULL,        -- client, os, device, country
     day TEXT NOT NULL,
-    value TEXT NOT NULL,            -- '' when the hits had none (no user agent, no database)
     campaign TEXT NOT NULL,
     job_source TEXT NOT NULL,
     type TEXT NOT NULL,
+    client TEXT NOT NULL,           -- '' when the hits had none (no user agent, turned off)
+    os TEXT NOT NULL,
+    device TEXT NOT NULL,
+    country TEXT NOT NULL,          -- '' without a GeoIP database
     all_count INTEGER NOT NULL DEFAULT 0,
     human_count INTEGER NOT NULL DEFAULT 0,
-    -- Queries read one brand's dimension over a range of days.
-    PRIMARY KEY (brand, dimension, day, value, campaign, job_source, type)
+    -- Queries read one brand over a range of days.
+    PRIMARY KEY (brand, day, campaign, job_source, type, client, os, device, country)
 ) WITHOUT ROWID
 """,
 )
 
 ADD_TO_DIMENSIONS = RowsStatement(
-    "INSERT INTO dimension_rollups (brand, campaign, job_source, day, type, dimension, value, "
-    "all_count, human_count)",
-    9,
-    """ON CONFLICT (brand, dimension, day, value, campaign, job_source, type) DO UPDATE SET
-        all_count = all_count + excluded.all_count,
+    "INSERT INTO client_rollups (brand, campaign, job_source, day, type, client, os, device, "
+    "country, all_count, human_count)",
+    11,
+    """ON CONFLICT (brand, day, campaign, job_source, type, client, os, device, country)
+    DO UPDATE SET all_count = all_count + excluded.all_count,
         human_count = human_count + excluded.human_count""",
 )
 
@@ -57,16 +59,19 @@ def dimension_rows(
     day_from: str | None = None,
     day_to: str | None = None,
 ) -> list[tuple[str, str, int, int]]:
-    """(value, type, all, human) summed over days, campaigns and job sources in range."""
+    """(value, type, all, human) summed over days, campaigns, job sources and the other
+    dimensions in range."""
+    if dimension not in DIMENSIONS:  # a column name: never from outside the list
+        raise ValueError(f"unknown dimension {dimension!r}")
     sql = (
-        "SELECT value, type, sum(all_count), sum(human_count) FROM dimension_rollups "
-        "WHERE brand = ? AND dimension = ? AND day >= ? AND day <= ?"
+        f"SELECT {dimension}, type, sum(all_count), sum(human_count) FROM client_rollups "
+        "WHERE brand = ? AND day >= ? AND day <= ?"
     )
-    params: list[str] = [brand, dimension, day_from or "", day_to or "9999-12-31"]
+    params: list[str] = [brand, day_from or "", day_to or "9999-12-31"]
     if campaign is not None:
         sql += " AND campaign = ?"
         params.append(campaign)
     if job_source is not None:
         sql += " AND job_source = ?"
         params.append(job_source)
-    return db.execute(sql + " GROUP BY value, type", params).fetchall()
+    return db.execute(sql + f" GROUP BY {dimension}, type", params).fetchall()
