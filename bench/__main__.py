@@ -20,7 +20,7 @@ import traceback
 from collections.abc import Sequence
 from types import FrameType
 
-STAGES = ("edge", "edge_breakdown", "batcher", "dispatcher", "rewrite", "slugs", "e2e")
+STAGES = ("edge", "edge_breakdown", "batcher", "clients", "dispatcher", "rewrite", "slugs", "e2e")
 
 
 def build_parser() -> argparse.ArgumentParser:
