@@ -52,6 +52,8 @@ class BatcherStats:
     left_for_adoption: int = 0
     store_failures: int = 0
     redis_failures: int = 0
+    # Events stored without client info because deriving it failed (logged).
+    enrichment_failures: int = 0
 
 
 @dataclass(slots=True)
@@ -292,7 +294,7 @@ class Batcher:
     async def _process(self, group: list[Batch]) -> None:
         decoded = [decode_batch(batch.items) for batch in group]
         for part in decoded:
-            enrich_batch(part, self.enricher)
+            self.stats.enrichment_failures += enrich_batch(part, self.enricher)[1]
         events = [event for part in decoded for event in part.events]
         payloads = [payload for part in decoded for payload in part.payloads]
         started = time.perf_counter()

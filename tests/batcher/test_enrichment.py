@@ -16,7 +16,7 @@ from tests.store.events import make_event
 from tracer import events as event_codec
 from tracer import redis_keys
 from tracer.brands import Brands
-from tracer.enrichment import ClientEnricher
+from tracer.enrichment import ClientEnricher, ClientFields
 from tracer.geo import GeoIP
 from tracer.store import EventStore
 from tracer.webhooks import decode_job
@@ -103,3 +103,24 @@ class TestEnrichment:
         assert (stats.inserted, stats.dead) == (1, 0)
         (stored,) = await store.find_events("northjobs")
         assert (stored.id, stored.client, stored.device) == (event.id, "Outlook", "desktop")
+
+
+class FailingEnricher(ClientEnricher):
+    """Fault injection: every lookup raises, as a bug in a rule would."""
+
+    def lookup(self, brand: str, ua: str, ip: str, agent: str = "") -> ClientFields:
+        raise RuntimeError("rule bug")
+
+
+async def test_an_enrichment_failure_stores_the_event_as_it_came(
+    store: EventStore, make_batcher: MakeBatcher, redis_client: redis.Redis,
+    example_brands: Brands,
+) -> None:  # fmt: skip
+    opens = [make_event("open", message_id=f"f-{i}", ua=OUTLOOK) for i in range(5)]
+    push(redis_client, opens)
+
+    stats = await make_batcher(store, enricher=FailingEnricher(example_brands)).run(burst=True)
+
+    assert (stats.inserted, stats.dead, stats.enrichment_failures) == (5, 0, 5)
+    stored = await store.find_events("northjobs")
+    assert {(e.id, e.client) for e in stored} == {(e.id, "") for e in opens}
