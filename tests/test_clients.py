@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from bench.clients import Case, load_corpus
+from tests.conftest import ROOT, environment_without_settings
 from tracer.clients import (
     MAX_UA_CHARS,
     NO_CLIENT,
@@ -86,3 +90,25 @@ def test_the_shipped_rules_are_valid() -> None:
     rules, families = load_client_rules()
     assert len({rule.name for rule in rules}) == len(rules)
     assert all(kind in CLIENT_TYPES for _, kind in families.values())
+
+
+def test_tracer_clients_answers_each_line_of_stdin() -> None:
+    lines = [
+        "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17928; Pro)",
+        "",
+        "Mozilla/5.0",
+        "curl/8.5.0",
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "clients"],
+        input=("\r\n".join(lines) + "\n").encode("latin-1") + b"caf\xe9-agent\n",
+        env=environment_without_settings(), cwd=ROOT, capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().splitlines() == [
+        "Outlook\tmail\tWindows\tdesktop",
+        "\t\t\tunknown",
+        "Apple Mail\tproxy\t\tunknown",
+        "curl\trobot\t\tunknown",
+        "Other\t\t\tunknown",
+    ]

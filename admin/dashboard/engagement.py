@@ -1,7 +1,8 @@
 """Engagement from the event store: per brand (all time) and per brand x campaign x job
 source (the last `window_days`), with human and machine traffic apart, MPP-adjusted opens
 and estimated revenue, all from the rollups (`tracer.store`), as `/v1/stats` reads them;
-and per brand, its opens by email client and by device class (the rollups by dimension).
+and per brand, its opens by email client and by device class over the same window (the
+client rollups).
 """
 
 from __future__ import annotations
@@ -32,8 +33,11 @@ async def read_engagement(
         stats = await store.stats(brand.id)
         row = _brand_row(brand, stats)
         if row.opens.all:
-            row.clients = _shares(await store.dimension_stats(brand.id, "client"), MAX_CLIENTS)
-            row.devices = _shares(await store.dimension_stats(brand.id, "device"))
+            # Over the window, like the segments: today's readers, and a bounded read.
+            since = first_day.isoformat()
+            clients = await store.dimension_stats(brand.id, "client", day_from=since)
+            row.clients = _shares(clients, MAX_CLIENTS)
+            row.devices = _shares(await store.dimension_stats(brand.id, "device", day_from=since))
         engagement.brands.append(row)
         rows = await store.rollups(brand.id, first_day.isoformat(), None)
         segments += _segments(brand.id, rows)

@@ -148,8 +148,8 @@ class BrandEngagement(Struct):
     unsubscribes: int
     revenue: float
     conversion_value: float
-    # Opens per email client (busiest first, the tail summed as "other clients") and per
-    # device class, from the store's rollups by client and device ("": unknown).
+    # Over the engagement window: opens per email client (busiest first, the tail summed
+    # as "other clients") and per device class, from the client rollups ("": unknown).
     clients: list[Share] = msgspec.field(default_factory=list)
     devices: list[Share] = msgspec.field(default_factory=list)
 
