@@ -33,6 +33,15 @@ def test_full_and_truncated_addresses_find_their_country(country_db: Path) -> No
         geoip.close()
 
 
+def test_reads_with_the_c_extension(country_db: Path) -> None:
+    geoip = GeoIP(country_db)
+    try:
+        assert geoip.backend == "extension"
+        assert geoip.database_type == "GeoLite2-Country"
+    finally:
+        geoip.close()
+
+
 def test_unknown_private_and_malformed_addresses_have_no_country(country_db: Path) -> None:
     geoip = GeoIP(country_db)
     try:

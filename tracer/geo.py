@@ -39,6 +39,10 @@ class GeoIP:
         metadata = self._reader.metadata()
         self.database_type: str = metadata.database_type
         self.build_epoch: int = metadata.build_epoch
+        # "extension": maxminddb's C reader (its wheels ship it); "python" otherwise.
+        self.backend = (
+            "extension" if type(self._reader).__module__.endswith("extension") else "python"
+        )
         if _NOT_COUNTRY.search(self.database_type):
             self._reader.close()
             raise ConfigurationError(
