@@ -152,9 +152,7 @@ class Batcher:
         finally:
             for task in (maintenance, periodic):
                 if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                    await _stop_task(task)
             await self._leave()
         stats = self.stats
         logger.info(
@@ -443,6 +441,22 @@ class Batcher:
         self.stats.redis_failures += 1
         if self.stats.redis_failures == 1 or self.stats.redis_failures % 20 == 0:
             logger.warning("Redis unavailable while %s (%s): reconnecting", doing, exc)
+
+
+async def _stop_task(task: asyncio.Task, interval_s: float = 0.1, attempts: int = 100) -> None:
+    """Cancel a background task and wait until it is done, cancelling it again while it
+    runs on. A cancellation can be lost inside a library (for instance a socket timeout
+    expiring at the same moment turns it into a TimeoutError, which the task's loop logs
+    and survives): batchers stopped while claiming their shards were seen running their
+    periodic jobs for minutes after SIGTERM. A stop must not wait forever on such a task."""
+    for _ in range(attempts):
+        task.cancel()
+        done, _pending = await asyncio.wait({task}, timeout=interval_s)
+        if done:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                task.result()
+            return
+    logger.error("Background task %s did not stop; leaving it behind", task.get_name())
 
 
 def _dead_entries(
