@@ -137,9 +137,11 @@ def _paths() -> dict[str, Any]:
         "/v1/stats": {
             "get": _operation(
                 "getStats",
-                "Counts per event type",
+                "Counts per event type, and per client, OS, device or country",
                 "From the store's rollups; filters narrow them to a campaign, a job source "
-                "and a range of UTC days. `suppressions` is always the brand's total.",
+                "and a range of UTC days. `suppressions` is always the brand's total. With "
+                "`by` (`client`, `os`, `device` or `country`), `breakdown` lists the hits "
+                "per value of that dimension, busiest first, human-only and all.",
                 query=schemas.StatsQuery,
                 ok=(200, "StatsResponse"),
             ),

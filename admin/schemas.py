@@ -141,8 +141,18 @@ class ConversionRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True
     ] = msgspec.field(default_factory=dict)
 
 
+Dimension = Literal["client", "os", "device", "country"]
+
+
 class StatsQuery(msgspec.Struct, kw_only=True):
     brand: BrandId | UnsetType = UNSET
+    by: Annotated[
+        Dimension | UnsetType,
+        Meta(
+            description="Also break the hits (opens, clicks, unsubscribe pages, unsubscribes) "
+            "down per email client, OS, device class or country: `breakdown`."
+        ),
+    ] = UNSET
     campaign: Campaign | UnsetType = UNSET
     job_source: JobSource | UnsetType = UNSET
     since: Annotated[
@@ -247,6 +257,30 @@ class EventTypeCounts(msgspec.Struct, kw_only=True):
     revoked_click: TypeCounts
 
 
+class HitCounts(msgspec.Struct, kw_only=True):
+    all: int
+    human: int
+
+
+class DimensionCounts(msgspec.Struct, kw_only=True):
+    """One value of the `by` dimension and its hits, human-only and all."""
+
+    value: Annotated[
+        str,
+        Meta(
+            description="A client (`Apple Mail`, `Gmail`, `Chrome Mobile`, ...), an OS, a "
+            "device class (`desktop`, `mobile`, `tablet`, `unknown`) or an ISO 3166-1 "
+            "alpha-2 country code; empty when the hits had none (no user agent, no GeoIP "
+            "database, or the brand turned it off).",
+            examples=["Apple Mail"],
+        ),
+    ]
+    open: HitCounts
+    click: HitCounts
+    unsubscribe_view: HitCounts
+    unsubscribe: HitCounts
+
+
 class StatsResponse(msgspec.Struct, kw_only=True):
     brand: str
     campaign: str | None
@@ -259,6 +293,9 @@ class StatsResponse(msgspec.Struct, kw_only=True):
     revenue: float
     conversion_value: float
     suppressions: int
+    # With `by`: the dimension and its values, busiest first (null without `by`).
+    by: Dimension | None = None
+    breakdown: list[DimensionCounts] | None = None
 
 
 class SuppressionItem(msgspec.Struct, kw_only=True):

@@ -19,7 +19,9 @@ from batcher.config import BatcherConfig
 from batcher.metrics import BatcherMetrics, read_queue
 from batcher.worker import Batcher, BatcherStats
 from tracer.brands import Brands
+from tracer.enrichment import ClientEnricher
 from tracer.errors import ConfigurationError
+from tracer.geo import open_geoip
 from tracer.instance import register_role, unregister_role
 from tracer.metrics_server import MetricsServer
 from tracer.redis_cluster import AnyRedis, connect
@@ -67,6 +69,8 @@ async def run_batcher(
             "REDIS_URL: not set (`tracer up` starts a private redis-server and passes it on; "
             "a batcher run on its own needs the edge's REDIS_URL)"
         )
+    # A bad GeoIP database stops the start, before anything is opened.
+    geoip = open_geoip(settings.geoip_db)
     client = redis_client(settings.redis_url, cluster=settings.redis_cluster)
     store = create_store(settings, brands)
     metrics = BatcherMetrics()
@@ -78,6 +82,7 @@ async def run_batcher(
         config=config,
         consumer=consumer,
         on_batch=metrics.observe,
+        enricher=ClientEnricher(brands, geoip),
     )
     if handle_signals:
         loop = asyncio.get_running_loop()
@@ -108,6 +113,8 @@ async def run_batcher(
             await server.stop()
         await store.close()
         await client.aclose()
+        if geoip is not None:
+            geoip.close()
 
 
 def _metrics_renderer(metrics: BatcherMetrics, batcher: Batcher) -> Callable[[], Awaitable[str]]:

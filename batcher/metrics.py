@@ -62,6 +62,10 @@ COUNTERS = {
         "Store writes that failed and were retried.",
     ),
     "redis_failures": ("tracer_batcher_redis_errors_total", "Redis operations that failed."),
+    "enrichment_failures": (
+        "tracer_batcher_enrichment_failures_total",
+        "Hits stored without client info because deriving it failed (logged).",
+    ),
 }
 
 

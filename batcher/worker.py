@@ -22,12 +22,14 @@ from batcher.backoff import Backoff
 from batcher.config import BatcherConfig
 from batcher.dead import DeadEvent, encode_dead
 from batcher.decoding import Decoded, decode_batch
+from batcher.enrichment import enrich_batch
 from batcher.handoff import Handoff, ShardJobs
 from batcher.jobs import PeriodicJobs
 from batcher.leases import ShardLeases
 from batcher.liveness import Liveness, new_consumer_id
 from tracer import redis_keys
 from tracer.brands import Brands
+from tracer.enrichment import ClientEnricher
 from tracer.events import Event
 from tracer.redis_cluster import REDIS_ERRORS, AnyRedis, run_script
 from tracer.store import EventStore, StoreUnavailable, WriteResult
@@ -50,6 +52,8 @@ class BatcherStats:
     left_for_adoption: int = 0
     store_failures: int = 0
     redis_failures: int = 0
+    # Events stored without client info because deriving it failed (logged).
+    enrichment_failures: int = 0
 
 
 @dataclass(slots=True)
@@ -83,10 +87,13 @@ class Batcher:
         config: BatcherConfig | None = None,
         consumer: str | None = None,
         on_batch: Callable[[BatchReport], None] | None = None,
+        enricher: ClientEnricher | None = None,
     ) -> None:
         """`client` must return bytes (no `decode_responses`); the caller opens and closes
         `client` and `store`. `shards` is `settings.queue_shards`, as the edge uses it.
-        `client` may be a `RedisCluster`: every script and transaction stays in one slot."""
+        `client` may be a `RedisCluster`: every script and transaction stays in one slot.
+        `enricher` adds client info (and, with a GeoIP database, countries) to hits;
+        by default client info only."""
         self.client = client
         self.store = store
         self.brands = brands
@@ -94,6 +101,7 @@ class Batcher:
         self.config = config or BatcherConfig()
         self.consumer = consumer or new_consumer_id()
         self.on_batch = on_batch
+        self.enricher = enricher or ClientEnricher(brands)
         self.stats = BatcherStats()
         self.leases = ShardLeases(client, self.consumer, shards, self.config.lease_ttl_s)
         self.liveness = Liveness(client, self.consumer, shards, self.config.heartbeat_ttl_s)
@@ -144,9 +152,7 @@ class Batcher:
         finally:
             for task in (maintenance, periodic):
                 if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                    await _stop_task(task)
             await self._leave()
         stats = self.stats
         logger.info(
@@ -285,6 +291,8 @@ class Batcher:
 
     async def _process(self, group: list[Batch]) -> None:
         decoded = [decode_batch(batch.items) for batch in group]
+        for part in decoded:
+            self.stats.enrichment_failures += enrich_batch(part, self.enricher)[1]
         events = [event for part in decoded for event in part.events]
         payloads = [payload for part in decoded for payload in part.payloads]
         started = time.perf_counter()
@@ -433,6 +441,22 @@ class Batcher:
         self.stats.redis_failures += 1
         if self.stats.redis_failures == 1 or self.stats.redis_failures % 20 == 0:
             logger.warning("Redis unavailable while %s (%s): reconnecting", doing, exc)
+
+
+async def _stop_task(task: asyncio.Task, interval_s: float = 0.1, attempts: int = 100) -> None:
+    """Cancel a background task and wait until it is done, cancelling it again while it
+    runs on. A cancellation can be lost inside a library (for instance a socket timeout
+    expiring at the same moment turns it into a TimeoutError, which the task's loop logs
+    and survives): batchers stopped while claiming their shards were seen running their
+    periodic jobs for minutes after SIGTERM. A stop must not wait forever on such a task."""
+    for _ in range(attempts):
+        task.cancel()
+        done, _pending = await asyncio.wait({task}, timeout=interval_s)
+        if done:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                task.result()
+            return
+    logger.error("Background task %s did not stop; leaving it behind", task.get_name())
 
 
 def _dead_entries(

@@ -25,6 +25,7 @@ STAGES = (
     "edge",
     "edge_breakdown",
     "batcher",
+    "clients",
     "dispatcher",
     "rewrite",
     "slugs",

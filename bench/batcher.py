@@ -6,7 +6,10 @@
 
 Inputs are realistic: events of the 22 example brands, a message-shaped mix (every
 message `sent`, 40% opened, some by Apple MPP, 10% clicked, a few unsubscribes and
-conversions), real user agents, truncated IPs, keyed recipient hashes. Every run starts
+conversions), the edge benchmark's mix of real user agents and addresses (truncated),
+keyed recipient hashes. The batcher enriches every hit (client info, country from a
+generated GeoIP database); one row runs without enrichment, and the enrichment's own
+cost per event is measured apart, cold and warm (`bench/enrichment.py`). Every run starts
 from an empty store and a queue filled beforehand over 8 shards, so the throughput is
 the batcher's. Baseline: the store's own bulk write of the same, already decoded
 batches with no Redis in between (the ceiling the batcher approaches).
@@ -37,11 +40,16 @@ import uvloop
 from batcher.config import BatcherConfig
 from batcher.main import redis_client
 from batcher.worker import Batcher, BatchReport
+from bench.enrichment import measure_enrichment, realistic_client
+from bench.enrichment import render as render_enrichment
 from bench.mongoeco import MongoEcoError, MongoEcoServer
 from tracer import events as event_codec
 from tracer import redis_keys
 from tracer.brands import Brands, load_brands
+from tracer.enrichment import ClientEnricher
 from tracer.events import Event, EventIds
+from tracer.geo import GeoIP
+from tracer.privacy import IpTruncator
 from tracer.redis_server import RedisServer
 from tracer.runtime import tune_garbage_collector
 from tracer.settings import DEFAULT_CONFIG
@@ -66,8 +74,10 @@ CAMPAIGNS = ("daily-alert", "weekly-digest", "apply-reminder", "reengage-90d", "
 
 # --- realistic input --------------------------------------------------------------------
 def message_events(brands: Brands, count: int, seed: int = 7, now: float | None = None):
-    """About `count` events shaped like real messages' lives, in time order."""
+    """About `count` events shaped like real messages' lives, in time order; opens and
+    clicks carry the edge benchmark's mix of user agents and (truncated) addresses."""
     rng = random.Random(seed)
+    truncate = IpTruncator(24, 48)
     ids = EventIds()
     now = time.time() if now is None else now
     out: list[Event] = []
@@ -89,19 +99,22 @@ def message_events(brands: Brands, count: int, seed: int = 7, now: float | None 
             for _ in range(rng.choice((1, 1, 2, 3))):
                 mpp = rng.random() < 0.25
                 ts += rng.uniform(1, 600)
+                ua, ip = realistic_client("open", rng)
                 out.append(Event(
                     id=ids.next(ts), type="open", ts=ts, position="footer",
-                    ip="17.58.101.0" if mpp else "203.0.113.0", ua=rng.choice(USER_AGENTS),
+                    ip="17.58.101.0" if mpp else truncate(ip),
+                    ua="Mozilla/5.0" if mpp else ua,
                     agent="mpp" if mpp else "human", bot=mpp,
                     reasons=["apple-mpp"] if mpp else [], **common,
                 ))  # fmt: skip
         if rng.random() < 0.1:
             ts += rng.uniform(1, 600)
             click_id = ids.next(ts)
+            ua, ip = realistic_client("click", rng)
             out.append(Event(
                 id=click_id, type="click", ts=ts, link=rng.randrange(12), click_id=click_id,
                 url=f"https://{brand.id}.example/jobs/{rng.randrange(10**6)}?src=email",
-                ip="198.51.100.0", ua=rng.choice(USER_AGENTS), **common,
+                ip=truncate(ip), ua=ua, **common,
             ))  # fmt: skip
             if rng.random() < 0.05:
                 ts += rng.uniform(60, 3_600)
@@ -126,6 +139,13 @@ def fill(url: str, payloads: Sequence[bytes], shards: int) -> None:
 
 
 # --- throughput ---------------------------------------------------------------------------
+class NoEnrichment(ClientEnricher):
+    """The batcher as it was before client info: events are stored as they come."""
+
+    def enrich(self, event: Event, ip: str | None = None) -> Event:
+        return event
+
+
 @dataclass
 class Throughput:
     store: str
@@ -134,16 +154,24 @@ class Throughput:
     batcher_per_s: float
     store_only_per_s: float
     cpu_ms_per_1k: float
+    # Client info and country derived in the batcher ("on"), or not ("off").
+    enrichment: str = "on"
 
 
 async def through_batcher(
-    url: str, store: EventStore, brands: Brands, payloads: Sequence[bytes], batch: int, shards: int
+    url: str,
+    store: EventStore,
+    brands: Brands,
+    payloads: Sequence[bytes],
+    batch: int,
+    shards: int,
+    enricher: ClientEnricher | None = None,
 ) -> tuple[float, float]:
     """(events/s, CPU ms per 1,000 events) of one burst drain of `payloads`."""
     fill(url, payloads, shards)
     client = redis_client(url)
     config = BatcherConfig(batch_max_events=batch, periodic_jobs=False, idle_poll_s=0.001)
-    batcher = Batcher(client, store, brands, shards=shards, config=config)
+    batcher = Batcher(client, store, brands, shards=shards, config=config, enricher=enricher)
     cpu, wall = time.process_time(), time.perf_counter()
     try:
         stats = await batcher.run(burst=True)
@@ -163,13 +191,16 @@ async def store_only(store: EventStore, events: Sequence[Event], payloads, batch
     return len(events) / (time.perf_counter() - started)
 
 
-async def measure(kind, url, make_store, brands, events, payloads, batch, shards) -> Throughput:
-    store = await make_store(f"{kind}-{batch}-batcher")
+async def measure(
+    kind, url, make_store, brands, events, payloads, batch, shards, enricher=None, variant=""
+) -> Throughput:
+    """`variant` names the run's stores apart from other runs of the same kind and batch."""
+    store = await make_store(f"{kind}-{batch}{variant}-batcher")
     try:
-        per_s, cpu = await through_batcher(url, store, brands, payloads, batch, shards)
+        per_s, cpu = await through_batcher(url, store, brands, payloads, batch, shards, enricher)
     finally:
         await store.close()
-    store = await make_store(f"{kind}-{batch}-baseline")
+    store = await make_store(f"{kind}-{batch}{variant}-baseline")
     try:
         baseline = await store_only(store, events, payloads, batch)
     finally:
@@ -255,13 +286,19 @@ async def sustained_lag(url: str, store: EventStore, brands: Brands, rate: int, 
 
 
 # --- driver ---------------------------------------------------------------------------------
-async def run_all(args: argparse.Namespace, workdir: Path) -> tuple[list[Throughput], Lag | None]:
+async def run_all(args: argparse.Namespace, workdir: Path):
+    """(throughput rows, lag, enrichment cost)."""
     brands = load_brands(DEFAULT_CONFIG)
     results: list[Throughput] = []
+    geoip_path = country_database(workdir)
+    geoip = GeoIP(geoip_path) if geoip_path is not None else None
+    enricher = ClientEnricher(brands, geoip)
     with RedisServer(workdir / "redis", persistent=False) as redis_server:
         url = redis_server.url
         events = message_events(brands, args.sqlite_events)
         payloads = [event_codec.encode(e) for e in events]
+        print("  enrichment cost ...", flush=True)
+        cost = measure_enrichment(brands, events, geoip_path)
         # As `tracer batcher` does once started; here it also keeps the benchmark's own
         # data set (which a batcher does not hold) out of the collector's way.
         tune_garbage_collector()
@@ -273,9 +310,15 @@ async def run_all(args: argparse.Namespace, workdir: Path) -> tuple[list[Through
 
         for batch in BATCH_SIZES:
             print(f"  sqlite, batch {batch} ...", flush=True)
-            results.append(
-                await measure("sqlite", url, sqlite, brands, events, payloads, batch, SHARDS)
+            row = await measure(
+                "sqlite", url, sqlite, brands, events, payloads, batch, SHARDS, enricher
             )
+            results.append(row)
+        print("  sqlite, batch 1000, enrichment off ...", flush=True)
+        off = await measure("sqlite", url, sqlite, brands, events, payloads, 1_000, SHARDS,
+                            NoEnrichment(brands), variant="-plain")  # fmt: skip
+        off.enrichment = "off"
+        results.append(off)
         if not args.no_mongo:
             results += await mongo_runs(args, url, brands, workdir)
         lag = None
@@ -286,7 +329,20 @@ async def run_all(args: argparse.Namespace, workdir: Path) -> tuple[list[Through
                 lag = await sustained_lag(url, store, brands, args.rate, args.seconds)
             finally:
                 await store.close()
-    return results, lag
+    if geoip is not None:
+        geoip.close()
+    return results, lag, cost
+
+
+def country_database(workdir: Path) -> Path | None:
+    """A GeoIP country database of ~20,000 networks for the enrichment step, built with
+    mmdb-writer (a dev dependency; without it, client info only)."""
+    try:
+        from bench.geoip import world_networks, write_country_db
+    except ImportError:
+        print("  no mmdb-writer: enrichment without countries", flush=True)
+        return None
+    return write_country_db(workdir / "countries.mmdb", world_networks())
 
 
 async def mongo_runs(args, url: str, brands: Brands, workdir: Path) -> list[Throughput]:
@@ -320,21 +376,26 @@ async def mongo_runs(args, url: str, brands: Brands, workdir: Path) -> list[Thro
         server.stop()
 
 
-def render(results: list[Throughput], lag: Lag | None, load: str) -> str:
+def render(results: list[Throughput], lag: Lag | None, load: str, cost=None) -> str:
     lines = [
         "",
         "Batcher: Redis -> store, burst drain of a pre-filled queue (one process, this machine)",
         f"  {os.cpu_count()} CPU(s); load average at start {load} (other work slows every figure)",
         f"{'store':<28}{'batch':>7}{'events':>9}{'batcher ev/s':>15}"
-        f"{'baseline ev/s':>16}{'CPU ms/1k ev':>15}",
+        f"{'baseline ev/s':>16}{'CPU ms/1k ev':>15}{'ev/CPU-s':>11}",
     ]
     for r in results:
         label = "sqlite (WAL)" if r.store == "sqlite" else "mongodb via mongoeco *"
+        if r.enrichment == "off":
+            label += ", no enrichment"
+        per_cpu_s = 1e6 / r.cpu_ms_per_1k if r.cpu_ms_per_1k else 0.0
         lines.append(
             f"{label:<28}{r.batch:>7}{r.events:>9}{r.batcher_per_s:>15,.0f}"
-            f"{r.store_only_per_s:>16,.0f}{r.cpu_ms_per_1k:>15.1f}"
+            f"{r.store_only_per_s:>16,.0f}{r.cpu_ms_per_1k:>15.1f}{per_cpu_s:>11,.0f}"
         )
     lines += [
+        "  the batcher enriches every hit (client info, and country from a ~20,000-network",
+        "  GeoIP database) unless the row says otherwise",
         "  baseline = the store's own bulk write of the same decoded batches, no Redis",
         "  * mongoeco is a Python MongoDB wire stand-in, NOT mongod: says nothing of mongod",
     ]
@@ -347,6 +408,8 @@ def render(results: list[Throughput], lag: Lag | None, load: str) -> str:
             f"   batcher CPU {lag.cpu_percent:.0f}% of one core",
             "  baseline: the edge's own flush interval, 2 ms",
         ]
+    if cost is not None:
+        lines += render_enrichment(cost, with_country=cost.lookup_us > 0)
     return "\n".join(lines) + "\n"
 
 
@@ -366,8 +429,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     with tempfile.TemporaryDirectory(prefix="tracer-bench-batcher-") as workdir:
-        results, lag = uvloop.run(run_all(args, Path(workdir)))
-    sys.stdout.write(render(results, lag, load))
+        results, lag, cost = uvloop.run(run_all(args, Path(workdir)))
+    sys.stdout.write(render(results, lag, load, cost))
     return 0
 
 

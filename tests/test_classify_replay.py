@@ -20,7 +20,8 @@ def test_changed_unchanged_and_kept_events_are_told_apart() -> None:
     stale = make_event("click", ua="curl/8.5.0", ip="93.184.216.0", agent="human",
                        reasons=["no_signal"], ts=1000.0, sent_ts=0.0)  # fmt: skip
     right = make_event("click", ua=CHROME, ip="93.184.216.0", agent="human",
-                       reasons=["no_signal"], ts=1000.0, sent_ts=0.0)  # fmt: skip
+                       reasons=["no_signal"], ts=1000.0, sent_ts=0.0, client="Chrome",
+                       client_type="browser", os="Windows", device="desktop")  # fmt: skip
     ua_not_stored = make_event("click", ua="", ip="93.184.216.0", agent="bot",
                                reasons=["ua:curl"], bot=True)  # fmt: skip
     ip_dropped = make_event("open", ua=CHROME, ip="", agent="scanner",

@@ -72,6 +72,10 @@ class Privacy(msgspec.Struct, forbid_unknown_fields=True):
     ipv6_prefix: int = 48
     store_user_agent: bool = True
     retention_days: int = 395
+    # Derive the email client, its type, OS and device class from the user agent.
+    client_info: bool = True
+    # Look the client address up in TRACER_GEOIP_DB (before truncation) for its country.
+    country: bool = True
 
 
 class UnsubscribePage(msgspec.Struct, forbid_unknown_fields=True):

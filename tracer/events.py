@@ -25,6 +25,12 @@ EVENT_TYPES = (
 AGENTS = ("human", "bot", "scanner", "mpp", "proxy", "preview")
 CHANNELS = ("email", "sms")
 POSITIONS = ("header", "footer")
+# Events a recipient's software makes by fetching a tracked URL ("hits"): they carry a
+# user agent and an address, so client info and country are derived for them.
+HIT_TYPES = ("open", "click", "unsubscribe_view", "unsubscribe")
+# What fetched a hit, as derived from its user agent (`tracer.clients`); "" when unknown.
+CLIENT_TYPES = ("mail", "webmail", "browser", "webview", "proxy", "robot")
+DEVICES = ("desktop", "mobile", "tablet", "unknown")
 
 
 class Event(msgspec.Struct, array_like=True, kw_only=True, gc=False):
@@ -63,6 +69,15 @@ class Event(msgspec.Struct, array_like=True, kw_only=True, gc=False):
     currency: str = ""
     # Free-form attributes (conversions carry e.g. the application id).
     attrs: dict[str, str] = msgspec.field(default_factory=dict)
+    # Who read it, derived by the batcher from `ua` (tracer.clients) and from the client
+    # address before truncation (tracer.geo); "" (device "unknown") when not derived: not
+    # a hit, no user agent or database, or the brand's privacy settings turn them off.
+    client: str = ""
+    client_type: str = ""
+    os: str = ""
+    device: str = "unknown"
+    # ISO 3166-1 alpha-2 code, upper case.
+    country: str = ""
 
 
 # One encoder/decoder per process, reused (msgspec's "reuse Encoders/Decoders" advice).

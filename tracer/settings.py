@@ -106,6 +106,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     rewrite_budget_s: float = 2.0
     # Development mode: the example brands' published demo API keys are accepted.
     dev_mode: bool = False
+    # A MaxMind-format country or city database: events get the client's country.
+    geoip_db: Path | None = None
 
     @property
     def spool_dir(self) -> Path:
@@ -148,6 +150,7 @@ ENVIRONMENT = {
     "TRACER_EDGE_METRICS_PORT": "edge_metrics_port",
     "TRACER_REWRITE_BUDGET_S": "rewrite_budget_s",
     "TRACER_DEV_MODE": "dev_mode",
+    "TRACER_GEOIP_DB": "geoip_db",
 }
 
 
@@ -209,6 +212,12 @@ def _check(settings: Settings) -> None:
         url = getattr(settings, url_field)
         if url and not url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigurationError(f"{url_field}: {mask_url(url)!r} is not a redis:// URL")
+    if settings.geoip_db is not None and not settings.geoip_db.is_file():
+        reason = "is not a file" if settings.geoip_db.exists() else "does not exist"
+        raise ConfigurationError(
+            f"TRACER_GEOIP_DB: {settings.geoip_db} {reason} (a MaxMind-format .mmdb country "
+            "or city database; unset it to record no countries)"
+        )
     if settings.mongodb_url and not settings.mongodb_url.startswith(
         ("mongodb://", "mongodb+srv://")
     ):

@@ -127,6 +127,14 @@ class Counts(Struct):
     human: int = 0
 
 
+class Share(Struct):
+    """Opens of one client (or device class), people's and machines' apart."""
+
+    value: str
+    human: int = 0
+    machine: int = 0
+
+
 class BrandEngagement(Struct):
     brand: str
     name: str
@@ -140,6 +148,10 @@ class BrandEngagement(Struct):
     unsubscribes: int
     revenue: float
     conversion_value: float
+    # Over the engagement window: opens per email client (busiest first, the tail summed
+    # as "other clients") and per device class, from the client rollups ("": unknown).
+    clients: list[Share] = msgspec.field(default_factory=list)
+    devices: list[Share] = msgspec.field(default_factory=list)
 
 
 class Segment(Struct):

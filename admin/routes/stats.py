@@ -1,4 +1,5 @@
-"""`GET /v1/stats`: a brand's counts per event type, from the store's rollups.
+"""`GET /v1/stats`: a brand's counts per event type, from the store's rollups; with `by`,
+also its hits per email client, OS, device class or country (`tracer.store.dimensions`).
 
 Without filters this is `EventStore.stats` (what `tracer stats` prints). With `campaign`,
 `job_source`, `since` or `until`, the rollup rows (brand, campaign, job source, UTC day,
@@ -14,11 +15,19 @@ from msgspec import UNSET, UnsetType
 
 from admin.auth import authorize
 from admin.errors import ApiError, json_response
-from admin.schemas import EventTypeCounts, StatsQuery, StatsResponse, TypeCounts
+from admin.schemas import (
+    DimensionCounts,
+    EventTypeCounts,
+    HitCounts,
+    StatsQuery,
+    StatsResponse,
+    TypeCounts,
+)
 from admin.services import SERVICES
 from admin.validation import decode_query
 from tracer.events import EVENT_TYPES
 from tracer.store import BrandStats, EventStore, RollupRow, TypeStats
+from tracer.store.dimensions import DimensionStats, DimensionValue
 
 T = TypeVar("T")
 
@@ -34,6 +43,18 @@ async def get_stats(request: web.Request) -> web.Response:
     stats = await store.stats(brand)
     if _filtered(query):
         stats = await _filtered_stats(store, brand, query, stats.suppressions)
+    breakdown = None
+    if query.by is not UNSET:
+        breakdown = _breakdown(
+            await store.dimension_stats(
+                brand,
+                query.by,
+                campaign=_or_none(query.campaign),
+                job_source=_or_none(query.job_source),
+                day_from=query.since.isoformat() if query.since is not UNSET else None,
+                day_to=query.until.isoformat() if query.until is not UNSET else None,
+            )
+        )
     return json_response(
         StatsResponse(
             brand=brand,
@@ -47,6 +68,8 @@ async def get_stats(request: web.Request) -> web.Response:
             revenue=stats.revenue,
             conversion_value=round(stats.of("conversion").value, 6),
             suppressions=stats.suppressions,
+            by=_or_none(query.by),
+            breakdown=breakdown,
         )
     )
 
@@ -76,6 +99,23 @@ def _matches(row: RollupRow, query: StatsQuery) -> bool:
     return (query.campaign is UNSET or row.campaign == query.campaign) and (
         query.job_source is UNSET or row.job_source == query.job_source
     )
+
+
+def _breakdown(stats: DimensionStats) -> list[DimensionCounts]:
+    def hits(entry: DimensionValue, kind: str) -> HitCounts:
+        counts = entry.of(kind)
+        return HitCounts(all=counts.all, human=counts.human)
+
+    return [
+        DimensionCounts(
+            value=entry.value,
+            open=hits(entry, "open"),
+            click=hits(entry, "click"),
+            unsubscribe_view=hits(entry, "unsubscribe_view"),
+            unsubscribe=hits(entry, "unsubscribe"),
+        )
+        for entry in stats.values
+    ]
 
 
 def _counts(stats: TypeStats) -> TypeCounts:

@@ -9,6 +9,7 @@ from cli.instance import command_settings
 from tracer.brands import load_brands
 from tracer.demo_keys import DEV_MODE_HINT, is_demo_key
 from tracer.errors import ConfigurationError
+from tracer.geo import check_geoip
 from tracer.keyring import load_keyring
 from tracer.observability import sentry_dsn_problem
 
@@ -39,6 +40,11 @@ def run_check(args: argparse.Namespace) -> int:
             problems += [f"{path}: {p}" if not p.startswith(str(path)) else p for p in exc.problems]
     if settings is not None and (problem := sentry_dsn_problem(settings.sentry_dsn)):
         problems.append(problem)
+    if settings is not None:
+        try:
+            check_geoip(settings.geoip_db)
+        except ConfigurationError as exc:
+            problems += exc.problems
     notes = []
     if settings is not None and settings.keys is None and not settings.dev_keyring_path.exists():
         # Not a problem: the first role to start makes it (`tracer up` prints where).

@@ -12,6 +12,7 @@ from pathlib import Path
 from cli.commands.edge import worker_count
 from cli.supervisor import Role, Supervisor, data_path, tracer_command
 from tracer.context import load_context
+from tracer.geo import check_geoip
 from tracer.instance import InstanceFacts, remove_facts, write_facts
 from tracer.keyring import keyring_location
 from tracer.links import LinkBuilder
@@ -44,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, role="supervisor")
     init_sentry("supervisor", settings)
     context = load_context(settings)  # fail now, once, on a bad configuration
+    check_geoip(settings.geoip_db)
     data_dir = settings.data_dir.resolve()
     env = {"TRACER_DATA_DIR": str(data_dir)}
     roles: list[Role] = []

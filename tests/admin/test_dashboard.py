@@ -418,8 +418,9 @@ def test_the_page_follows_live_traffic_without_reloading(
     """1. A browser opens the dashboard, is sent to the login form and logs in.
     2. Clicks and opens flow through the real edge; the batcher stores them.
     Result: without a reload, the page's edge request counter grows by what was sent, the
-    stored clicks of North Jobs appear with their human share, the live workers include the
-    edge worker and the batcher, and a screenshot is saved."""
+    stored clicks of North Jobs appear with their human share, its opens per email client
+    (human and machine) and per device class, the live workers include the edge worker and
+    the batcher, and a screenshot is saved."""
     playwright_api = pytest.importorskip("playwright.sync_api")
     if not os.path.exists(CHROMIUM):
         pytest.skip("chromium is not installed")
@@ -456,6 +457,24 @@ def test_the_page_follows_live_traffic_without_reloading(
                 "#workers tr", "rows => rows.map(r => r.cells[0].textContent)"
             )
             assert {"edge", "batcher"} <= set(roles)
+            # Who read: Gmail's proxy (a person, by North Jobs' bot policy), Apple MPP
+            # prefetches (machines, shown as Apple Mail's) and Chrome, 10 opens each.
+            page.select_option("#client-brand", "northjobs")
+            wait_for_value(page, '#clients tr[data-client="Gmail"] td[data-field=opens_human]', 10)
+            mpp = '#clients tr[data-client="Apple Mail"] td[data-field=opens_machine]'
+            wait_for_value(page, mpp, 10)
+            chrome = '#clients tr[data-client="Chrome"] td[data-field=opens_human]'
+            wait_for_value(page, chrome, 10)
+            share = page.get_attribute(
+                '#clients tr[data-client="Chrome"] td[data-field=share]', "data-value"
+            )
+            assert float(share or 0) == pytest.approx(0.5)
+            devices = "#devices tr[data-brand=northjobs] td[data-field={}]"
+            wait_for_value(page, devices.format("desktop"), 10)
+            wait_for_value(page, devices.format("unknown"), 20)  # proxies do not say
+            mobile = page.get_attribute(devices.format("mobile"), "data-value")
+            assert int(float(mobile or 0)) == 0
+            assert page.locator("#chart-clients rect").count() >= 3
             assert page.evaluate("window.noReload") is True
             assert page.evaluate("window.tracerDashboard.transport") == "sse"
             assert page.locator("#chart-throughput path").count() >= 1

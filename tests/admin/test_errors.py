@@ -46,6 +46,7 @@ async def test_query_parameters_are_validated(api: Api) -> None:
         ("/v1/suppressions", {"offset": "-1"}, "offset"),
         ("/v1/stats", {"since": "2024-13-01"}, "since"),
         ("/v1/stats", {"since": "2024-05-02", "until": "2024-05-01"}, "until"),
+        ("/v1/stats", {"by": "browser"}, "by"),
         ("/v1/suppressions/check", {}, "recipient"),
         ("/v1/suppressions/check", {"recipient": " "}, "recipient"),
         ("/v1/suppressions/check", {"recipient": "a@b.example", "list_id": "nope"}, "list_id"),

@@ -167,6 +167,24 @@ async def test_sent_clicked_converted_unsubscribed_all_come_back_through_the_api
     status, everything = await api.get("/v1/stats")
     assert everything["types"]["conversion"]["all"] >= 1
     assert everything["suppressions"] >= 1
+    assert (everything["by"], everything["breakdown"]) == (None, None)
+
+    # 4b. Who read it: the batcher derived the client and device from the user agent.
+    status, by_client = await api.get("/v1/stats", {"campaign": campaign, "by": "client"})
+    assert status == 200, by_client
+    assert by_client["by"] == "client"
+    assert by_client["types"] == stats["types"]
+    chrome = next(entry for entry in by_client["breakdown"] if entry["value"] == "Chrome")
+    assert chrome["open"] == {"all": 1, "human": 1}
+    # Clicked right after sending: a scanner's timing, so not counted as a person's.
+    assert chrome["click"] == {"all": 1, "human": stats["types"]["click"]["human"]}
+    status, by_device = await api.get("/v1/stats", {"campaign": campaign, "by": "device"})
+    desktop = next(entry for entry in by_device["breakdown"] if entry["value"] == "desktop")
+    assert (desktop["open"]["all"], desktop["click"]["all"]) == (1, 1)
+    status, none_yet = await api.get(
+        "/v1/stats", {"campaign": campaign, "by": "os", "since": str(today + dt.timedelta(1))}
+    )
+    assert none_yet["breakdown"] == []
 
     # 5. The recipient is suppressed, under their keyed hash, for all marketing.
     hashed = builder.hasher.hash("northjobs", recipient)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -151,3 +152,34 @@ async def test_dead_entries_go_to_their_own_shards_dead_list_when_batches_share_
         }
     finally:
         await store.close()
+
+
+async def test_a_stop_is_not_lost_when_a_background_task_swallows_its_cancellation(
+    store: EventStore, make_batcher: MakeBatcher
+) -> None:
+    """1. A batcher runs its periodic jobs; their loop survives one cancellation, as when
+    a socket timeout expiring at the moment of the cancel turns it into a TimeoutError.
+    2. Stop is requested. Result: the batcher still returns, promptly."""
+    config = msgspec.structs.replace(FAST, periodic_jobs=True)
+    batcher = make_batcher(store, config)
+    swallowed = []
+
+    async def stubborn_jobs() -> None:
+        while True:
+            try:
+                await asyncio.sleep(0.01)
+            except asyncio.CancelledError:
+                if swallowed:
+                    raise
+                swallowed.append(True)
+
+    batcher.jobs.run_forever = stubborn_jobs  # type: ignore[method-assign]
+    run = asyncio.create_task(batcher.run())
+    await asyncio.sleep(0.2)
+    stopped_at = time.monotonic()
+    batcher.request_stop()
+
+    done, _ = await asyncio.wait({run}, timeout=5)
+    assert done == {run}, "the batcher did not stop"
+    assert time.monotonic() - stopped_at < 2.0
+    assert swallowed == [True]

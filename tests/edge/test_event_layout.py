@@ -71,7 +71,7 @@ def test_a_hit_encodes_to_the_event_struct_field_for_field(example_brands) -> No
         list_id="",
     )
     assert decoded == expected
-    # Field for field the same as the Struct's encoding (which has 3 more trailing defaults).
+    # Field for field the same as the Struct's encoding (which has more trailing defaults).
     positional = msgspec.msgpack.decode(encoded)
     assert positional == msgspec.msgpack.decode(msgspec.msgpack.encode(expected))[:22]
     assert metrics.requests == {("unsubscribe", 200, "nordlys-jobb", decoded.agent): 1}

@@ -20,6 +20,7 @@ from tests.store.backends import FAST_FAILURE, drop_database, with_database
 from tests.store.events import make_event
 from tracer.brands import Brands
 from tracer.classify.replay import Replay
+from tracer.enrichment import ClientEnricher
 from tracer.events import Event
 from tracer.store import EventStore, mongo_reclassify
 from tracer.store.mongo import MongoStore
@@ -39,7 +40,11 @@ RESIDENTIAL = "93.184.216.0"  # stored truncated to /24, as the brand's privacy 
 
 
 def stale(type: str, message: str, ts: float, ua: str, agent: str, *reasons: str, **fields):
-    """An event as an older classifier stored it (its verdict is the one given)."""
+    """An event as an older classifier stored it (its verdict is the one given), with the
+    client details the batcher derived from its user agent and that verdict."""
+    client = ClientEnricher().lookup("northjobs", ua, "", agent)
+    for name in ("client", "client_type", "os", "device"):
+        fields.setdefault(name, getattr(client, name))
     fields.setdefault("ip", RESIDENTIAL)
     fields.setdefault("campaign", "spring")
     fields.setdefault("job_source", "indeed")
@@ -147,6 +152,41 @@ async def test_rollups_and_uniques_match_a_store_written_with_the_new_verdicts(
     assert (await store.stats("northjobs")).to_json_dict() == (
         await oracle.stats("northjobs")
     ).to_json_dict()
+    for dimension in ("client", "device"):
+        assert (await store.dimension_stats("northjobs", dimension)).to_json_dict() == (
+            await oracle.dimension_stats("northjobs", dimension)
+        ).to_json_dict()
+
+
+async def test_events_stored_before_client_info_get_it_and_their_rollups_move(
+    store: EventStore, oracle: EventStore, example_brands: Brands
+) -> None:
+    """1. Hits stored before client details existed (no client, OS or device).
+    2. `reclassify`. Result: each gets the details parsed from its stored user agent, and
+    the rollups by client and device match a store written with them."""
+    bare = {"client": "", "client_type": "", "os": "", "device": "unknown"}
+    events = [
+        stale("open", "m-1", T0 + 10, OUTLOOK, "human", "no_signal", **bare),
+        stale("click", "m-2", T0 + 20, CHROME, "human", "no_signal", **bare),
+        stale("click", "m-3", T0 + 30, "curl/8.5.0", "bot", "ua:curl", **bare),
+    ]
+    await store.write(events)
+    await oracle.write(as_today(events, example_brands))
+
+    tally = await reclassify(store, example_brands)
+
+    assert tally.changed == 3
+    found = {e.message_id: (e.client, e.client_type, e.os, e.device)
+             for e in await store.find_events("northjobs", limit=10)}  # fmt: skip
+    assert found == {
+        "m-1": ("Outlook", "mail", "", "desktop"),  # its string names no OS
+        "m-2": ("Chrome", "browser", "Windows", "desktop"),
+        "m-3": ("curl", "robot", "", "unknown"),
+    }
+    for dimension in ("client", "os", "device"):
+        assert (await store.dimension_stats("northjobs", dimension)).to_json_dict() == (
+            await oracle.dimension_stats("northjobs", dimension)
+        ).to_json_dict()
 
 
 async def test_the_verdicts_it_writes_are_todays(store: EventStore, example_brands: Brands) -> None:

@@ -2,9 +2,10 @@
 
 `tracer reclassify` feeds stored events through a `Replay`, in stored (time) order, and
 writes back those whose derived fields changed. Each `Deriver` recomputes some fields of
-an event from its stored inputs; today there is one (the verdict: `agent`, `reasons`,
-`bot`); client details parsed from the user agent can be added as another deriver
-without touching the command or the stores.
+an event from its stored inputs, seeing what the derivers before it changed: the verdict
+(`agent`, `reasons`, `bot`), then the client details parsed from the user agent
+(`client`, `client_type`, `os`, `device`; an Apple MPP prefetch depends on the verdict).
+The country is kept: it came from the full address, which is not stored.
 
 What was not stored cannot be recomputed: a brand that drops user agents
 (`privacy.store_user_agent = false`) or addresses (`ipv4_prefix = 0`) stores events whose
@@ -21,6 +22,7 @@ import msgspec
 from tracer.brands import Brand
 from tracer.classify.classifier import Classifier
 from tracer.classify.verdicts import Verdict
+from tracer.enrichment import ClientEnricher
 from tracer.events import Event
 
 # Event types that carry a verdict (`sent` and `conversion` are not hits).
@@ -70,6 +72,27 @@ class VerdictDeriver:
         return classifier.page(event.ip, event.ua, event.method)
 
 
+class ClientDeriver:
+    """The client details of a stored hit, parsed again from its stored user agent with
+    today's rules (and the brand's privacy settings). A hit whose user agent was not
+    stored keeps the details it got when it arrived."""
+
+    def __init__(self, brand: Brand, enricher: ClientEnricher | None = None) -> None:
+        self.brand = brand.id
+        self.enricher = enricher or ClientEnricher([brand])
+
+    def __call__(self, event: Event) -> dict[str, object]:
+        if not event.ua and event.agent != "mpp":
+            return {}
+        found = self.enricher.lookup(self.brand, event.ua, "", event.agent)
+        changes: dict[str, object] = {}
+        for name in ("client", "client_type", "os", "device"):
+            value = getattr(found, name)
+            if getattr(event, name) != value:
+                changes[name] = value
+        return changes
+
+
 def _own_classifier(brand: Brand) -> Classifier:
     """The brand's classifier with burst tracking of its own (the shared instance's
     tracker belongs to live traffic)."""
@@ -107,7 +130,7 @@ class Replay:
 
     @classmethod
     def for_brand(cls, brand: Brand) -> Replay:
-        return cls([VerdictDeriver(brand)])
+        return cls([VerdictDeriver(brand), ClientDeriver(brand)])
 
     def __call__(self, events: Iterable[Event]) -> Outcome:
         outcome = Outcome()
@@ -115,7 +138,8 @@ class Replay:
             changes: dict[str, object] = {}
             kept = False
             for derive in self.derivers:
-                found = derive(event)
+                current = msgspec.structs.replace(event, **changes) if changes else event
+                found = derive(current)
                 if found is None:
                     kept = True
                     break

@@ -16,6 +16,7 @@ import msgspec
 
 from tracer.errors import TracerError
 from tracer.events import EVENT_TYPES, Event
+from tracer.store.dimensions import DimensionStats
 
 
 class StoreUnavailable(TracerError):
@@ -214,6 +215,27 @@ class EventStore(abc.ABC):
 
     @abc.abstractmethod
     async def suppressions(self, brand: str) -> list[Suppression]: ...
+
+    # --- rollups by client, OS, device, country (tracer.store.dimensions) ----------------
+    @abc.abstractmethod
+    async def dimension_stats(
+        self,
+        brand: str,
+        dimension: str,
+        *,
+        campaign: str | None = None,
+        job_source: str | None = None,
+        day_from: str | None = None,
+        day_to: str | None = None,
+    ) -> DimensionStats:
+        """A brand's hits per value of `dimension` (one of `DIMENSIONS`) and event type,
+        all and human, narrowed to a campaign, a job source and a range of UTC days."""
+
+    @abc.abstractmethod
+    async def roll_up_dimensions(self, events: Sequence[Event], sign: int = 1) -> None:
+        """Add (`sign=1`) or take away (`-1`) what stored `events` count in the dimension
+        rollups: for recomputing them when events are reclassified. The batcher's writes
+        do this by themselves."""
 
     # --- maintenance -----------------------------------------------------------------
     @abc.abstractmethod

@@ -57,6 +57,13 @@ from tracer.store.base import (
     TypeStats,
     WriteResult,
 )
+from tracer.store.dimensions import DimensionStats, check_dimension, summarize
+from tracer.store.mongo_dimensions import (
+    creations,
+    document_increments,
+    guarded_increments,
+)
+from tracer.store.mongo_dimensions import query as dimension_query
 from tracer.store.mongo_documents import (
     ATTRIBUTION_FIELDS,
     SEPARATOR,
@@ -129,6 +136,7 @@ class MongoStore(EventStore):
         self._uniques = db["uniques"]
         self._suppressions = db["suppressions"]
         self._journal = db["reclassify_journal"]
+        self._dimensions = db["client_rollups"]
         try:
             await self._create_indexes()
         except BaseException:
@@ -162,6 +170,7 @@ class MongoStore(EventStore):
             await self._events.create_index([("click_id", 1)], sparse=True)
             await self._rollups.create_index([("brand", 1), ("day", 1)])
             await self._uniques.create_index([("brand", 1), ("ts", 1)])
+            await self._dimensions.create_index([("brand", 1), ("day", 1)])
             await self._suppressions.create_index(
                 [("brand", 1), ("recipient", 1), ("scope", 1)], unique=True
             )
@@ -198,6 +207,7 @@ class MongoStore(EventStore):
             firsts = await self._mark_uniques(pending)
             await self._suppress(pending)
             await self._roll_up(pending, firsts)
+            await self._increment_dimensions(document_increments(pending))
             await self._events.update_many(
                 {"_id": {"$in": [doc["_id"] for doc in pending]}}, {"$set": {"rolled": True}}
             )
@@ -328,6 +338,40 @@ class MongoStore(EventStore):
         ]
         await self._rollups.bulk_write(updates, ordered=False)
 
+    async def _increment_dimensions(self, increments: dict) -> None:
+        if not increments:
+            return
+        await _bulk_ignoring_duplicates(self._dimensions, creations(increments, SEPARATOR))
+        await self._dimensions.bulk_write(guarded_increments(increments, SEPARATOR), ordered=False)
+
+    # --- rollups by client, OS, device, country ------------------------------------------
+    async def dimension_stats(
+        self,
+        brand: str,
+        dimension: str,
+        *,
+        campaign: str | None = None,
+        job_source: str | None = None,
+        day_from: str | None = None,
+        day_to: str | None = None,
+    ) -> DimensionStats:
+        check_dimension(dimension)
+        conditions = dimension_query(brand, campaign, job_source, day_from, day_to)
+        projection = {dimension: 1, "type": 1, "all": 1, "human": 1}
+        cursor = self._dimensions.find(conditions, projection)
+        documents = await self._guard(cursor.to_list())
+        rows = [(d[dimension], d["type"], d.get("all", 0), d.get("human", 0)) for d in documents]
+        return summarize(brand, dimension, rows)
+
+    async def roll_up_dimensions(self, events: Sequence[Event], sign: int = 1) -> None:
+        documents = [event_document(event, self._policy) for event in events]
+        # Tokens of their own: the same events adjusted again count once per direction.
+        increments = document_increments(documents, sign, token_prefix=f"adjust{sign:+d}:")
+        try:
+            await self._increment_dimensions(increments)
+        except PyMongoError as exc:
+            raise _unavailable_or_raise(exc) from exc
+
     # --- queries -----------------------------------------------------------------------
     async def count_events(self, brand: str | None = None, event_type: str | None = None) -> int:
         query = filters(brand=brand, type=event_type)
@@ -450,11 +494,14 @@ class MongoStore(EventStore):
         """Batches are only retried within minutes, so rollups of days before yesterday no
         longer need the tokens of their increments."""
         yesterday = utc_day(dt.datetime.now(dt.UTC).timestamp() - 86_400)
-        outcome = await self._rollups.bulk_write(
-            [UpdateMany({"day": {"$lt": yesterday}, "applied": {"$exists": True}},
-                        {"$unset": {"applied": ""}})]
-        )  # fmt: skip
-        return outcome.modified_count
+        dropped = 0
+        for collection in (self._rollups, self._dimensions):
+            outcome = await collection.bulk_write(
+                [UpdateMany({"day": {"$lt": yesterday}, "applied": {"$exists": True}},
+                            {"$unset": {"applied": ""}})]
+            )  # fmt: skip
+            dropped += outcome.modified_count
+        return dropped
 
 
 async def _bulk_ignoring_duplicates(collection: Any, operations: list) -> None:

@@ -5,7 +5,8 @@ MongoDB has no multi-collection transaction on a standalone server, so a batch i
 safe to repeat the way `MongoStore.write` is: its plan is first saved as a journal
 document named after the batch, then applied step by step (rollup increments guarded by
 the batch's token in each rollup's `reclassified` list, marker and event updates that set
-absolute values), then the journal is deleted. A batch interrupted part-way is completed
+absolute values), then the journal is deleted. The rollups by client, OS, device and
+country move the same way, guarded by the same token. A batch interrupted part-way is completed
 from its journal by `finish()` (the command runs it first) or by computing the same batch
 again, which finds the same journal.
 """
@@ -21,6 +22,8 @@ from pymongo.errors import DuplicateKeyError
 
 from tracer.classify.replay import REPLAYED_TYPES
 from tracer.events import Event
+from tracer.store.dimensions import reclassification_increments
+from tracer.store.mongo_dimensions import creations, guarded_increments
 from tracer.store.mongo_documents import (
     SEPARATOR,
     bson_date,
@@ -78,7 +81,8 @@ async def _journal_of(
 ) -> dict[str, Any]:
     """The batch's journal: found if an earlier attempt saved it, else planned and saved."""
     token = "reclassify:" + batch_token(
-        f"{new.id}|{new.agent}|{','.join(new.reasons)}|{new.bot}" for _, new in changed
+        f"{new.id}|{new.agent}|{','.join(new.reasons)}|{new.bot}|{new.client}|{new.os}|{new.device}"
+        for _, new in changed
     )
     existing = await store._journal.find_one({"_id": token})
     if existing is not None:
@@ -106,6 +110,9 @@ async def _journal_of(
             for scope, holder in holders.items()
         ],
         "events": [_event_fields(new, policy) for _, new in changed],
+        "dimensions": [
+            [*key, *totals] for key, totals in reclassification_increments(changed, policy).items()
+        ],
     }
     try:
         await store._journal.insert_one(journal)
@@ -123,6 +130,10 @@ def _event_fields(event: Event, policy: EventPolicy) -> dict[str, Any]:
         "bot": event.bot,
         "human": human,
         "revenue": policy.revenue(event, human),
+        "client": event.client,
+        "client_type": event.client_type,
+        "os": event.os,
+        "device": event.device,
     }
 
 
@@ -147,6 +158,12 @@ async def _carry_out(store: Any, journal: dict[str, Any]) -> None:
             ],
             ordered=False,
         )
+    # Journals of an earlier release carry no "dimensions".
+    moved = {tuple(row[:9]): ({"all": row[9], "human": row[10]}, token)
+             for row in journal.get("dimensions", ())}  # fmt: skip
+    if moved:
+        await store._dimensions.bulk_write(creations(moved, SEPARATOR), ordered=False)
+        await store._dimensions.bulk_write(guarded_increments(moved, SEPARATOR), ordered=False)
     marker_updates = [_marker_update(*entry) for entry in journal["markers"]]
     if marker_updates:
         await store._uniques.bulk_write(marker_updates, ordered=False)

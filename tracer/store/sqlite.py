@@ -40,8 +40,16 @@ from tracer.store.base import (
     TypeStats,
     WriteResult,
 )
+from tracer.store.dimensions import (
+    DimensionStats,
+    check_dimension,
+    dimension_increments,
+    reclassification_increments,
+    summarize,
+)
 from tracer.store.records import EventPolicy, utc_day
 from tracer.store.sqlite_batch import Derived, derive
+from tracer.store.sqlite_dimensions import add_dimension_rollups, dimension_rows
 from tracer.store.sqlite_schema import StoreSchemaError, prepare_schema
 from tracer.store.sqlite_sql import (
     ADD_MARKERS,
@@ -192,6 +200,7 @@ class SQLiteStore(EventStore):
             if inserted:
                 new = events if inserted == len(events) else _new_events(db, events, since)
                 self._add_derived(db, derive(new, self._policy))
+                add_dimension_rollups(db, dimension_increments(new, self._policy))
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -325,6 +334,32 @@ class SQLiteStore(EventStore):
     def _reclassify(self, changed: Sequence[tuple[Event, Event]]) -> None:
         with _transaction(self._db) as db:
             sqlite_reclassify.apply(db, changed, self._policy)
+            add_dimension_rollups(db, reclassification_increments(changed, self._policy))
+
+    # --- rollups by client, OS, device, country ------------------------------------------
+    async def dimension_stats(
+        self,
+        brand: str,
+        dimension: str,
+        *,
+        campaign: str | None = None,
+        job_source: str | None = None,
+        day_from: str | None = None,
+        day_to: str | None = None,
+    ) -> DimensionStats:
+        check_dimension(dimension)
+        rows = await self._run(
+            lambda: dimension_rows(self._db, brand, dimension, campaign=campaign,
+                                   job_source=job_source, day_from=day_from, day_to=day_to)
+        )  # fmt: skip
+        return summarize(brand, dimension, rows)
+
+    async def roll_up_dimensions(self, events: Sequence[Event], sign: int = 1) -> None:
+        def apply() -> None:
+            with _transaction(self._db) as db:
+                add_dimension_rollups(db, dimension_increments(events, self._policy, sign))
+
+        await self._run(apply)
 
     # --- maintenance -------------------------------------------------------------------
     async def delete_before(self, brand: str, cutoff_ts: float) -> int:

@@ -9,6 +9,7 @@ conversion attribution, suppressions) is worked out in Python once per batch
 
 from __future__ import annotations
 
+from tracer.store.sqlite_dimensions import DIMENSION_SCHEMA
 from tracer.store.sqlite_rows import RowsStatement
 
 SCHEMA_VERSION = 2
@@ -109,6 +110,7 @@ CREATE TABLE IF NOT EXISTS suppressions (
     PRIMARY KEY (brand, recipient, scope)
 ) WITHOUT ROWID
 """,
+    *DIMENSION_SCHEMA,
 )
 
 # --- a batch ----------------------------------------------------------------------------
