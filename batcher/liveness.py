@@ -15,10 +15,10 @@ import socket
 import time
 
 from batcher import lua
-from tracer import redis_keys
+from tracer import heartbeats, redis_keys
 from tracer.redis_cluster import AnyRedis
 
-logger = logging.getLogger("batcher.liveness")
+logger = logging.getLogger(__name__)
 ROLE = "batcher"
 
 
@@ -38,24 +38,21 @@ class Liveness:
     async def beat(self) -> int:
         """Refresh our heartbeat; return how many batchers are alive (us included)."""
         async with self.client.pipeline(transaction=False) as pipe:
-            pipe.set(redis_keys.consumer_heartbeat(ROLE, self.consumer), b"1", px=self.ttl_ms)
-            pipe.zadd(redis_keys.worker_registry(ROLE), {self.consumer: time.time()})
+            heartbeats.beat(pipe, ROLE, self.consumer, self.ttl_ms / 1000, time.time())
             await pipe.execute()
         alive, _dead = await self.peers()
         return len(alive) + 1
 
     async def peers(self) -> tuple[list[str], list[str]]:
         """(alive, dead) registered batchers other than us."""
-        members = [
-            member.decode()
-            for member in await self.client.zrange(redis_keys.worker_registry(ROLE), 0, -1)
-        ]
-        others = [member for member in members if member != self.consumer]
+        async with self.client.pipeline(transaction=False) as pipe:
+            heartbeats.read_registry(pipe, ROLE)
+            (reply,) = await pipe.execute()
+        others = [member for member in heartbeats.registered(reply) if member != self.consumer]
         if not others:
             return [], []
         async with self.client.pipeline(transaction=False) as pipe:
-            for member in others:
-                pipe.exists(redis_keys.consumer_heartbeat(ROLE, member))
+            heartbeats.read_alive(pipe, ROLE, others)
             beating = await pipe.execute()
         alive = [m for m, b in zip(others, beating, strict=True) if b]
         dead = [m for m, b in zip(others, beating, strict=True) if not b]
@@ -83,7 +80,9 @@ class Liveness:
                 elif moved < 0:
                     left += 1  # our own list of that shard is busy: next round
             if not left:
-                await self.client.zrem(redis_keys.worker_registry(ROLE), member)
+                async with self.client.pipeline(transaction=False) as pipe:
+                    heartbeats.deregister(pipe, ROLE, member)
+                    await pipe.execute()
         return adopted
 
     async def has_processing_lists(self, consumers: list[str]) -> bool:
@@ -96,6 +95,8 @@ class Liveness:
     async def leave(self, keep_registration: bool) -> None:
         """Stop heartbeating. Stay registered while a processing list of ours is left,
         so that another batcher adopts it at once (our heartbeat is gone)."""
-        await self.client.delete(redis_keys.consumer_heartbeat(ROLE, self.consumer))
-        if not keep_registration:
-            await self.client.zrem(redis_keys.worker_registry(ROLE), self.consumer)
+        async with self.client.pipeline(transaction=False) as pipe:
+            heartbeats.stop_beating(pipe, ROLE, self.consumer)
+            if not keep_registration:
+                heartbeats.deregister(pipe, ROLE, self.consumer)
+            await pipe.execute()

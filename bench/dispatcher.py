@@ -90,7 +90,7 @@ def run_aiohttp_client(url: str, secret: str, requests: int, concurrency: int) -
     import yarl
 
     from dispatcher.deadlines import Deadlines
-    from dispatcher.delivery import Verdict, post
+    from dispatcher.delivery import Disposition, post
     from dispatcher.endpoint import client_session
     from dispatcher.payload import message
     from dispatcher.signing import Signer
@@ -108,7 +108,7 @@ def run_aiohttp_client(url: str, secret: str, requests: int, concurrency: int) -
             headers = signer.headers(msg_id, body)
             deadline = deadlines.within(hook.timeout_s)
             outcome = await post(session, target, body, headers, deadline)
-            failed += outcome.verdict is not Verdict.DELIVERED
+            failed += outcome.disposition is not Disposition.DELIVERED
         return failed
 
     async def drive() -> int:

@@ -5,8 +5,8 @@ Modules, one job each:
   service       the `Dispatcher`: taking jobs, handing them to endpoints, two-stage shutdown
   queue         reliable consumption in Redis: processing lists, heartbeats, adoption
   endpoint      one endpoint: connection pool, concurrency limit, breaker, one request
-  delivery      one HTTP attempt and its verdict
-  settle        what follows a verdict: ack, retry, divert, dead-letter
+  delivery      one HTTP attempt and its disposition
+  settle        what follows a disposition: ack, retry, divert, dead-letter
   recorder      ordered, retried writes of outcomes to Redis
   signing       Standard Webhooks signatures
   payload       JSON bodies (one event, or a batch)

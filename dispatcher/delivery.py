@@ -24,7 +24,7 @@ RETRYABLE_STATUSES = frozenset({408, 425, 429})
 _URL = re.compile(r"(https?://[^/?#\s'\"]*)[^\s'\"]*")
 
 
-class Verdict(enum.Enum):
+class Disposition(enum.Enum):
     DELIVERED = "delivered"
     # Worth another attempt later: connection error, timeout, 5xx, 408/425/429.
     RETRY = "retry"
@@ -42,7 +42,7 @@ class Verdict(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    verdict: Verdict
+    disposition: Disposition
     # For metrics and the dead-letter list: "http_503", "timeout", "connection", ...
     reason: str = ""
     # Human-readable detail kept as the job's `last_error` (never headers or secrets).
@@ -52,12 +52,14 @@ class Outcome:
 
     @property
     def counts_against_breaker(self) -> bool:
-        return self.verdict is Verdict.RETRY
+        return self.disposition is Disposition.RETRY
 
 
-DELIVERED = Outcome(Verdict.DELIVERED, "ok")
-CIRCUIT_OPEN = Outcome(Verdict.CIRCUIT_OPEN, "circuit_open", "not attempted: circuit breaker open")
-DISABLED = Outcome(Verdict.DISABLED, "disabled", "not attempted: endpoint disabled")
+DELIVERED = Outcome(Disposition.DELIVERED, "ok")
+CIRCUIT_OPEN = Outcome(
+    Disposition.CIRCUIT_OPEN, "circuit_open", "not attempted: circuit breaker open"
+)
+DISABLED = Outcome(Disposition.DISABLED, "disabled", "not attempted: endpoint disabled")
 
 
 async def post(
@@ -79,30 +81,32 @@ async def post(
             text = b"" if 200 <= status < 300 else await resp.content.read(RESPONSE_PEEK_BYTES)
             retry_after = resp.headers.get("Retry-After")
     except TimeoutError:
-        return Outcome(Verdict.RETRY, "timeout", "timed out", latency_s=_since(started))
+        return Outcome(Disposition.RETRY, "timeout", "timed out", latency_s=_since(started))
     except aiohttp.ClientConnectorError as exc:
         if is_refusal(exc.os_error):
-            return Outcome(Verdict.REFUSED, "refused", str(exc.os_error), latency_s=_since(started))
-        return Outcome(Verdict.RETRY, "connection", _describe(exc), latency_s=_since(started))
+            return Outcome(
+                Disposition.REFUSED, "refused", str(exc.os_error), latency_s=_since(started)
+            )
+        return Outcome(Disposition.RETRY, "connection", _describe(exc), latency_s=_since(started))
     except (aiohttp.ClientError, OSError) as exc:
-        return Outcome(Verdict.RETRY, "connection", _describe(exc), latency_s=_since(started))
+        return Outcome(Disposition.RETRY, "connection", _describe(exc), latency_s=_since(started))
     return classify(status, text, retry_after, _since(started))
 
 
 def classify(status: int, text: bytes, retry_after: str | None, latency_s: float) -> Outcome:
     if 200 <= status < 300:
-        return Outcome(Verdict.DELIVERED, "ok", latency_s=latency_s)
+        return Outcome(Disposition.DELIVERED, "ok", latency_s=latency_s)
     detail = f"HTTP {status}"
     snippet = text[:200].decode("utf-8", "replace").strip()
     if snippet:
         detail += f": {snippet}"
     reason = f"http_{status}"
     if status == 410:
-        return Outcome(Verdict.GONE, reason, detail, latency_s=latency_s)
+        return Outcome(Disposition.GONE, reason, detail, latency_s=latency_s)
     if status >= 500 or status in RETRYABLE_STATUSES:
         wait = parse_retry_after(retry_after)
-        return Outcome(Verdict.RETRY, reason, detail, retry_after_s=wait, latency_s=latency_s)
-    return Outcome(Verdict.REJECTED, reason, detail, latency_s=latency_s)
+        return Outcome(Disposition.RETRY, reason, detail, retry_after_s=wait, latency_s=latency_s)
+    return Outcome(Disposition.REJECTED, reason, detail, latency_s=latency_s)
 
 
 def _describe(exc: BaseException) -> str:

@@ -11,7 +11,7 @@ import yarl
 
 from dispatcher.breaker import CircuitBreaker, Permit
 from dispatcher.deadlines import Deadlines
-from dispatcher.delivery import CIRCUIT_OPEN, DISABLED, Outcome, Verdict, post
+from dispatcher.delivery import CIRCUIT_OPEN, DISABLED, Disposition, Outcome, post
 from dispatcher.metrics import EndpointStats
 from dispatcher.options import DispatcherOptions
 from dispatcher.payload import message
@@ -129,7 +129,7 @@ class Endpoint:
         headers = self.signer.headers(msg_id, body)
         deadline = self._deadlines.within(self.hook.timeout_s)
         outcome = await post(self._session, self.url, body, headers, deadline)
-        if outcome.verdict is not Verdict.REFUSED:
+        if outcome.disposition is not Disposition.REFUSED:
             self.stats.observe_latency(outcome.latency_s)
             self._update_breaker(outcome)
         return outcome

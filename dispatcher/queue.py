@@ -10,8 +10,9 @@ processing lists back to the front of the shards.
 from __future__ import annotations
 
 import logging
+import time
 
-from tracer import redis_keys
+from tracer import heartbeats, redis_keys
 from tracer.redis_cluster import AnyRedis, run_script
 
 log = logging.getLogger("dispatcher.queue")
@@ -99,22 +100,26 @@ class WebhookQueue:
     async def beat(self, ttl_s: float) -> None:
         """Refresh the heartbeat, and the registry entry in case a slow beat lost it."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.set(redis_keys.consumer_heartbeat(ROLE, self.consumer), b"1", px=int(ttl_s * 1000))
-            pipe.sadd(redis_keys.worker_registry(ROLE), self.consumer)
+            heartbeats.beat(pipe, ROLE, self.consumer, ttl_s, time.time())
             await pipe.execute()
 
     async def adopt_orphans(self) -> int:
         """Requeue the jobs of registered dispatchers whose heartbeat has expired."""
-        registry = redis_keys.worker_registry(ROLE)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            heartbeats.read_registry(pipe, ROLE)
+            (reply,) = await pipe.execute()
+        others = [c for c in heartbeats.registered(reply) if c != self.consumer]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            heartbeats.read_alive(pipe, ROLE, others)
+            beating = await pipe.execute() if others else []
         adopted = 0
-        for member in await self.redis.smembers(registry):
-            consumer = member.decode()
-            if consumer == self.consumer:
-                continue
-            if await self.redis.exists(redis_keys.consumer_heartbeat(ROLE, consumer)):
+        for consumer, alive in zip(others, beating, strict=True):
+            if alive:
                 continue
             moved = await self.requeue(consumer)
-            await self.redis.srem(registry, member)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                heartbeats.deregister(pipe, ROLE, consumer)
+                await pipe.execute()
             if moved:
                 log.warning(
                     "Adopted %d job(s) of dispatcher %s (heartbeat expired)", moved, consumer
@@ -128,8 +133,8 @@ class WebhookQueue:
         if not deregister:
             return moved
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.delete(redis_keys.consumer_heartbeat(ROLE, self.consumer))
-            pipe.srem(redis_keys.worker_registry(ROLE), self.consumer)
+            heartbeats.stop_beating(pipe, ROLE, self.consumer)
+            heartbeats.deregister(pipe, ROLE, self.consumer)
             await pipe.execute()
         return moved
 

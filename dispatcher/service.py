@@ -19,7 +19,7 @@ import msgspec
 
 from dispatcher.batching import BatchBuffer
 from dispatcher.deadlines import Deadlines
-from dispatcher.delivery import Outcome, Verdict
+from dispatcher.delivery import Disposition, Outcome
 from dispatcher.endpoint import Claim, Endpoint
 from dispatcher.metrics import Metrics
 from dispatcher.options import DispatcherOptions
@@ -386,7 +386,7 @@ class Dispatcher:
                 # A bug of ours, not the receiver's: log it and let the jobs retry.
                 log.exception("Delivery to %s/%s failed unexpectedly", endpoint.brand, endpoint.id)
                 detail = f"internal error: {type(exc).__name__}"
-                outcome = Outcome(Verdict.RETRY, "internal", detail)
+                outcome = Outcome(Disposition.RETRY, "internal", detail)
             self.settler.settle(endpoint, claims, outcome)
         finally:
             endpoint.stats.backlog -= len(claims)

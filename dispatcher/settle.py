@@ -12,14 +12,14 @@ import time
 
 import msgspec
 
-from dispatcher import dead_letters, state
+from dispatcher import dead_letters
 from dispatcher.backoff import retry_delay
-from dispatcher.delivery import Outcome, Verdict
+from dispatcher.delivery import Disposition, Outcome
 from dispatcher.endpoint import Claim, Endpoint
 from dispatcher.metrics import EndpointStats
 from dispatcher.options import DispatcherOptions
 from dispatcher.recorder import Command, Recorder, ack
-from tracer import redis_keys
+from tracer import endpoint_state, redis_keys
 from tracer.webhooks import encode_job
 
 log = logging.getLogger("dispatcher.settle")
@@ -44,12 +44,12 @@ class Settler:
 
     def settle(self, endpoint: Endpoint, claims: list[Claim], outcome: Outcome) -> None:
         stats = endpoint.stats
-        verdict = outcome.verdict
-        if verdict is Verdict.DELIVERED:
+        disposition = outcome.disposition
+        if disposition is Disposition.DELIVERED:
             stats.delivered += len(claims)
             self.recorder.write(*(self.ack(claim, settled=True) for claim in claims))
             return
-        if verdict is Verdict.DISABLED:
+        if disposition is Disposition.DISABLED:
             for claim in claims:
                 self.divert(endpoint, claim, "endpoint disabled")
             return
@@ -62,10 +62,10 @@ class Settler:
             )
         stream = endpoint.hook.fallback_stream
         for claim in claims:
-            if verdict is Verdict.GONE:
+            if disposition is Disposition.GONE:
                 self.disable(endpoint, outcome.detail)
                 self.divert(endpoint, claim, f"endpoint disabled ({outcome.detail})")
-            elif verdict in (Verdict.REJECTED, Verdict.REFUSED):
+            elif disposition in (Disposition.REJECTED, Disposition.REFUSED):
                 self.dead_letter(stats, claim, outcome.reason, outcome.detail, stream)
             else:
                 self.retry(endpoint, claim, outcome)
@@ -80,7 +80,7 @@ class Settler:
         now = time.time()
         if outcome.retry_after_s is not None:
             delay = min(outcome.retry_after_s, self.max_wait_s)
-        if outcome.verdict is Verdict.CIRCUIT_OPEN:
+        if outcome.disposition is Disposition.CIRCUIT_OPEN:
             # Not before the breaker lets a probe through; spread over a second after it.
             delay = max(delay, endpoint.breaker.open_until - now) + self.rng.uniform(0, 1)
         endpoint.stats.retried += 1
@@ -123,7 +123,7 @@ class Settler:
         endpoint.disabled = True
         endpoint.stats.disabled = 1
         log.warning("Disabled endpoint %s/%s: it answered %s", endpoint.brand, endpoint.id, detail)
-        self.recorder.write(state.disable(endpoint.id, endpoint.brand, detail))
+        self.recorder.write(endpoint_state.disable(endpoint.id, endpoint.brand, detail))
 
     def quarantine(self, shard: int, raw: bytes) -> None:
         """A payload that does not decode: kept aside as it is, never dropped."""

@@ -1,5 +1,5 @@
-"""Endpoint state shared by every dispatcher through a Redis hash per endpoint
-(`tracer.redis_keys.endpoint_state`): disabled or not (after a 410 Gone), and the circuit
+"""Endpoint state shared by every dispatcher through a Redis hash per endpoint (its reader
+and writers: `tracer.endpoint_state`): disabled or not (after a 410 Gone), and the circuit
 breaker. Each dispatcher acts on its own copy at once and publishes changes; it reads
 the others' changes back every second or so.
 """
@@ -7,41 +7,14 @@ the others' changes back every second or so.
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import dataclass
 
 from dispatcher.breaker import BreakerState, CircuitBreaker
 from dispatcher.endpoint import Endpoint
 from dispatcher.recorder import Command, Recorder
-from tracer import redis_keys
+from tracer import endpoint_state
 from tracer.redis_cluster import AnyRedis
 
-log = logging.getLogger("dispatcher.state")
-
-
-@dataclass(frozen=True)
-class EndpointState:
-    disabled: bool = False
-    disabled_at: float = 0.0
-    disabled_reason: str = ""
-    breaker: BreakerState = BreakerState.CLOSED
-    open_until: float = 0.0
-    open_s: float = 0.0
-
-    @classmethod
-    def parse(cls, raw: dict[bytes, bytes]) -> EndpointState:
-        fields = {key.decode(): value.decode() for key, value in raw.items()}
-        breaker = fields.get("breaker", "closed").upper()
-        if breaker not in BreakerState.__members__:
-            breaker = "CLOSED"
-        return cls(
-            disabled=fields.get("disabled") == "1",
-            disabled_at=float(fields.get("disabled_at") or 0),
-            disabled_reason=fields.get("disabled_reason", ""),
-            breaker=BreakerState[breaker],
-            open_until=float(fields.get("open_until") or 0),
-            open_s=float(fields.get("open_s") or 0),
-        )
+log = logging.getLogger(__name__)
 
 
 class SharedStates:
@@ -55,12 +28,9 @@ class SharedStates:
         self._seen_disabled: dict[str, bool] = {}
 
     async def refresh(self) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for endpoint in self.endpoints:
-                pipe.hgetall(redis_keys.endpoint_state(endpoint.id))
-            rows = await pipe.execute()
-        for endpoint, raw in zip(self.endpoints, rows, strict=True):
-            shared = EndpointState.parse(raw)
+        states = await endpoint_state.read_states(self.redis, (e.id for e in self.endpoints))
+        for endpoint in self.endpoints:
+            shared = states[endpoint.id]
             # Only news counts: a read that started before this process disabled the
             # endpoint must not re-enable it.
             if shared.disabled != self._seen_disabled.get(endpoint.id, False):
@@ -70,7 +40,8 @@ class SharedStates:
                     log.info("Endpoint %s/%s %s", endpoint.brand, endpoint.id, change)
                 endpoint.disabled = shared.disabled
                 endpoint.stats.disabled = int(shared.disabled)
-            endpoint.breaker.adopt(shared.breaker, shared.open_until, shared.open_s)
+            breaker = BreakerState[shared.breaker.upper()]
+            endpoint.breaker.adopt(breaker, shared.open_until, shared.open_s)
             endpoint.stats.breaker_state = int(endpoint.breaker.state)
 
     def publish_breaker(self, endpoint: Endpoint) -> None:
@@ -79,33 +50,12 @@ class SharedStates:
         self.recorder.write(publish_breaker(endpoint.id, endpoint.brand, endpoint.breaker))
 
 
-def disable(endpoint_id: str, brand: str, reason: str, now: float | None = None) -> Command:
-    mapping = {
-        "brand": brand,
-        "disabled": "1",
-        "disabled_at": repr(time.time() if now is None else now),
-        "disabled_reason": reason,
-    }
-    return _hset(endpoint_id, mapping)
-
-
-def enable(endpoint_id: str) -> Command:
-    """Clear the disabled flag and close the breaker (operator's `tracer dlq enable`)."""
-    mapping = {"disabled": "0", "disabled_reason": "", "breaker": "closed", "open_until": "0"}
-    return _hset(endpoint_id, mapping)
-
-
 def publish_breaker(endpoint_id: str, brand: str, breaker: CircuitBreaker) -> Command:
-    mapping = {
-        "brand": brand,
-        "breaker": breaker.state.name.lower(),
-        "open_until": repr(breaker.open_until),
-        "open_s": repr(breaker.open_s),
-        "failures": str(breaker.failures),
-    }
-    return _hset(endpoint_id, mapping)
-
-
-def _hset(endpoint_id: str, mapping: dict[str, str]) -> Command:
-    # HSET name key value mapping: only the mapping is given.
-    return ("hset", (redis_keys.endpoint_state(endpoint_id), None, None, mapping))
+    return endpoint_state.publish_breaker(
+        endpoint_id,
+        brand,
+        breaker.state.name.lower(),
+        breaker.open_until,
+        breaker.open_s,
+        breaker.failures,
+    )

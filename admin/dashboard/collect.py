@@ -120,9 +120,7 @@ class Collector:
             queue=queue,
             batcher=batcher_section,
             webhooks=sections.webhooks_section(self.brands, redis_reading, dispatcher_samples),
-            workers=sections.workers_section(
-                edge, redis_reading, now, self.options.dispatcher_heartbeat_ttl_s
-            ),
+            workers=sections.workers_section(edge, redis_reading, now),
             engagement=self._engagement,
             history=self.window.history(),
         )

@@ -11,28 +11,23 @@ host running two Tracers, that would show the other one's batcher.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from tracer.errors import ConfigurationError
 from tracer.instance import registered_metrics
-
-DEFAULT_PUSH_INTERVAL_S = 1.0
-# The dispatcher's default (`TRACER_DISPATCHER_HEARTBEAT_TTL_S`): its heartbeat key says
-# when it expires, so the time since the last beat is this TTL minus the time left.
-DEFAULT_DISPATCHER_HEARTBEAT_TTL_S = 15.0
+from tracer.settings import read_environment
 
 
-@dataclass(frozen=True)
-class DashboardOptions:
+class DashboardOptions(msgspec.Struct, frozen=True, kw_only=True):
     # The data dir whose registered role processes are scraped (None: none registered).
     registry_dir: Path | None = None
     # Explicit targets; None: the registered ones.
     batcher_metrics: tuple[str, ...] | None = None
     dispatcher_metrics: tuple[str, ...] | None = None
-    dispatcher_heartbeat_ttl_s: float = DEFAULT_DISPATCHER_HEARTBEAT_TTL_S
     # How often a live page gets a new reading.
-    push_interval_s: float = DEFAULT_PUSH_INTERVAL_S
+    push_interval_s: float = 1.0
 
     def targets(self, role: str) -> tuple[str, ...]:
         """The `/metrics` URLs of `role` ("batcher" or "dispatcher") to scrape now."""
@@ -47,40 +42,39 @@ class DashboardOptions:
     def from_environ(
         cls, environ: Mapping[str, str], registry_dir: Path | None = None
     ) -> DashboardOptions:
-        return cls(
-            registry_dir=registry_dir,
-            batcher_metrics=_targets(environ, "BATCHER"),
-            dispatcher_metrics=_targets(environ, "DISPATCHER"),
-            dispatcher_heartbeat_ttl_s=_seconds(
-                environ, "TRACER_DISPATCHER_HEARTBEAT_TTL_S", DEFAULT_DISPATCHER_HEARTBEAT_TTL_S
-            ),
-            push_interval_s=_seconds(
-                environ, "TRACER_DASHBOARD_INTERVAL_S", DEFAULT_PUSH_INTERVAL_S, low=0.2
-            ),
+        values = read_environment(
+            cls,
+            ENVIRONMENT,
+            environ,
+            parsers={
+                "batcher_metrics": _urls,
+                "dispatcher_metrics": _urls,
+                "push_interval_s": _interval,
+            },
         )
+        return cls(registry_dir=registry_dir, **values)
 
 
-def _targets(environ: Mapping[str, str], role: str) -> tuple[str, ...] | None:
-    listed = environ.get(f"TRACER_DASHBOARD_{role}_METRICS", "").strip()
-    if not listed:
-        return None
-    urls = tuple(url.strip() for url in listed.split(",") if url.strip())
+ENVIRONMENT = {
+    "TRACER_DASHBOARD_BATCHER_METRICS": "batcher_metrics",
+    "TRACER_DASHBOARD_DISPATCHER_METRICS": "dispatcher_metrics",
+    "TRACER_DASHBOARD_INTERVAL_S": "push_interval_s",
+}
+
+
+def _urls(raw: str, variable: str) -> tuple[str, ...] | None:
+    urls = tuple(url.strip() for url in raw.split(",") if url.strip())
     for url in urls:
         if not url.startswith(("http://", "https://")):
-            raise ConfigurationError(
-                f"TRACER_DASHBOARD_{role}_METRICS: {url!r} is not an http(s) URL"
-            )
-    return urls
+            raise ConfigurationError(f"{variable}: {url!r} is not an http(s) URL")
+    return urls or None
 
 
-def _seconds(environ: Mapping[str, str], name: str, default: float, low: float = 0.0) -> float:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
+def _interval(raw: str, variable: str) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigurationError(f"{name}: {raw!r} is not a number of seconds") from None
-    if not low < value <= 3600:
-        raise ConfigurationError(f"{name}: {raw!r} must be above {low:g} s and at most an hour")
+        raise ConfigurationError(f"{variable}: {raw!r} is not a number of seconds") from None
+    if not 0.2 < value <= 3600:
+        raise ConfigurationError(f"{variable}: {raw!r} must be above 0.2 s and at most an hour")
     return value

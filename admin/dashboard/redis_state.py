@@ -13,35 +13,15 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 
 from admin.dashboard.model import Shard
-from tracer import redis_keys
+from tracer import heartbeats, redis_keys
 from tracer.brands import Brands
+from tracer.endpoint_state import EndpointState
 from tracer.events import queued_age_s
+from tracer.heartbeats import Heartbeat
 from tracer.webhooks import endpoints
 
 # A reading must not hang the page on a Redis that does not answer.
 READ_TIMEOUT_S = 2.0
-
-
-@dataclass
-class EndpointState:
-    """An endpoint's state as the dispatchers share it (`dispatcher.state`)."""
-
-    breaker: str
-    disabled: bool
-    disabled_reason: str
-    open_until: float
-
-
-@dataclass
-class Heartbeat:
-    role: str
-    consumer: str
-    # The heartbeat key exists: registered workers whose key expired are dead.
-    alive: bool
-    # Seconds left on the heartbeat key (None: dead, or a key without expiry).
-    ttl_left_s: float | None
-    # When the worker last announced itself (batchers record it; dispatchers do not).
-    last_seen: float | None
 
 
 @dataclass
@@ -70,8 +50,8 @@ async def read_redis(
                 pipe.llen(redis_keys.webhook_dlq(brand.id))
             for endpoint_id in endpoint_ids:
                 pipe.hgetall(redis_keys.endpoint_state(endpoint_id))
-            pipe.zrange(redis_keys.worker_registry("batcher"), 0, -1, withscores=True)
-            pipe.smembers(redis_keys.worker_registry("dispatcher"))
+            for role in heartbeats.ROLES:
+                heartbeats.read_registry(pipe, role)
             replies = await pipe.execute()
         reading = RedisReading()
         at = 0
@@ -93,41 +73,24 @@ async def read_redis(
             reading.dlq[brand.id] = replies[at]
             at += 1
         for endpoint_id in endpoint_ids:
-            reading.endpoints[endpoint_id] = _endpoint_state(replies[at])
+            reading.endpoints[endpoint_id] = EndpointState.parse(replies[at])
             at += 1
-        batchers = [(member.decode(), score) for member, score in replies[at]]
-        dispatchers = sorted(member.decode() for member in replies[at + 1])
-        reading.heartbeats = await _heartbeats(client, batchers, dispatchers)
+        workers = {role: heartbeats.registered(replies[at + n])
+                   for n, role in enumerate(heartbeats.ROLES)}  # fmt: skip
+        reading.heartbeats = await _heartbeats(client, workers)
     return reading
 
 
-async def _heartbeats(
-    client: aioredis.Redis, batchers: list[tuple[str, float]], dispatchers: list[str]
-) -> list[Heartbeat]:
-    registered = [("batcher", name, seen) for name, seen in batchers]
-    registered += [("dispatcher", name, None) for name in dispatchers]
-    if not registered:
+async def _heartbeats(client: aioredis.Redis, workers: dict[str, list[str]]) -> list[Heartbeat]:
+    if not any(workers.values()):
         return []
     async with client.pipeline(transaction=False) as pipe:
-        for role, consumer, _seen in registered:
-            pipe.pttl(redis_keys.consumer_heartbeat(role, consumer))
-        ttls = await pipe.execute()
-    return [
-        # PTTL: -2 when the key is gone, -1 when it has no expiry.
-        Heartbeat(role, consumer, ttl != -2, ttl / 1000 if ttl >= 0 else None, seen)
-        for (role, consumer, seen), ttl in zip(registered, ttls, strict=True)
-    ]
-
-
-def _endpoint_state(raw: dict[bytes, bytes]) -> EndpointState:
-    fields = {key.decode(): value.decode(errors="replace") for key, value in raw.items()}
-    try:
-        open_until = float(fields.get("open_until") or 0)
-    except ValueError:
-        open_until = 0.0
-    return EndpointState(
-        breaker=fields.get("breaker", "closed").replace("_", "-"),
-        disabled=fields.get("disabled") == "1",
-        disabled_reason=fields.get("disabled_reason", ""),
-        open_until=open_until,
-    )
+        for role, consumers in workers.items():
+            heartbeats.read_heartbeats(pipe, role, consumers)
+        replies = await pipe.execute()
+    found: list[Heartbeat] = []
+    at = 0
+    for role, consumers in workers.items():
+        found += heartbeats.heartbeats(role, consumers, replies[at : at + 2 * len(consumers)])
+        at += 2 * len(consumers)
+    return found

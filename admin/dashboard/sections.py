@@ -122,7 +122,7 @@ def webhooks_section(
                 brand=brand.id,
                 endpoint=endpoint_id,
                 url=safe_url(hook.url),
-                breaker=state.breaker if state is not None else "unknown",
+                breaker=state.breaker.replace("_", "-") if state is not None else "unknown",
                 disabled=state.disabled if state is not None else False,
                 disabled_reason=state.disabled_reason if state is not None else "",
                 dlq=redis.dlq.get(brand.id) if redis is not None else None,
@@ -149,9 +149,7 @@ def _add_delivery_counts(row: Endpoint, samples: Samples) -> None:
     row.latency_p99_s = _round(quantile(buckets, 0.99), 4)
 
 
-def workers_section(
-    edge: EdgeReading, redis: RedisReading | None, now: float, dispatcher_ttl_s: float
-) -> list[Worker]:
+def workers_section(edge: EdgeReading, redis: RedisReading | None, now: float) -> list[Worker]:
     workers = [
         Worker(
             role="edge",
@@ -164,12 +162,7 @@ def workers_section(
         for worker in sorted(edge.workers, key=lambda w: w.pid)
     ]
     for beat in redis.heartbeats if redis is not None else []:
-        if beat.last_seen is not None:
-            last_beat = max(0.0, now - beat.last_seen)
-        elif beat.ttl_left_s is not None:
-            last_beat = max(0.0, dispatcher_ttl_s - beat.ttl_left_s)
-        else:
-            last_beat = None
+        last_beat = max(0.0, now - beat.last_beat) if beat.last_beat is not None else None
         detail = f"heartbeat expires in {beat.ttl_left_s:.1f} s" if beat.ttl_left_s else ""
         workers.append(
             Worker(

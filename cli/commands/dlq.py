@@ -16,8 +16,9 @@ from urllib.parse import urlsplit
 import msgspec
 
 from cli.instance import command_settings
-from tracer import redis_keys
+from tracer import endpoint_state, redis_keys
 from tracer.brands import Brands, load_brands
+from tracer.endpoint_state import EndpointState
 from tracer.errors import ConfigurationError
 from tracer.events import to_dict
 from tracer.redis_cluster import AnySyncRedis, connect_sync
@@ -156,19 +157,15 @@ def run_replay(args: argparse.Namespace) -> int:
 
 
 def run_endpoints(args: argparse.Namespace) -> int:
-    from dispatcher import state
-
     settings, brands = _load()
     with _client(settings) as client:
         print("endpoint\tbrand\turl\tstate\tbreaker\tdead_letters")
         for brand_id in _brand_ids(brands, args.brand):
             dlq = client.llen(redis_keys.webhook_dlq(brand_id))
             for endpoint_id, hook in endpoints(brands.get(brand_id)).items():
-                shared = state.EndpointState.parse(
-                    client.hgetall(redis_keys.endpoint_state(endpoint_id))
-                )
+                shared = EndpointState.parse(client.hgetall(redis_keys.endpoint_state(endpoint_id)))
                 status = f"disabled ({shared.disabled_reason})" if shared.disabled else "enabled"
-                breaker = shared.breaker.name.lower()
+                breaker = shared.breaker
                 print(
                     f"{endpoint_id}\t{brand_id}\t{_safe_url(hook.url)}\t{status}\t{breaker}\t{dlq}"
                 )
@@ -176,8 +173,6 @@ def run_endpoints(args: argparse.Namespace) -> int:
 
 
 def run_enable(args: argparse.Namespace) -> int:
-    from dispatcher import state
-
     settings, brands = _load()
     chosen = list(args.endpoint)
     if args.brand:
@@ -190,7 +185,7 @@ def run_enable(args: argparse.Namespace) -> int:
         raise ConfigurationError(*(f"{eid}: not an endpoint of the brands file" for eid in unknown))
     with _client(settings) as client:
         for endpoint_id in chosen:
-            method, command_args = state.enable(endpoint_id)
+            method, command_args = endpoint_state.enable(endpoint_id)
             getattr(client, method)(*command_args)
             print(f"{endpoint_id}: enabled")
     return 0

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from admin.dashboard.prometheus import parse
-from admin.dashboard.redis_state import EndpointState, RedisReading
+from admin.dashboard.redis_state import RedisReading
 from admin.dashboard.sections import webhooks_section
 from admin.dashboard.sessions import Sessions
 from admin.dashboard.token import load_admin_token
@@ -35,6 +35,7 @@ from tests.admin.conftest import NORTHJOBS_KEY, SHARDS, AdminProcess
 from tests.conftest import EXAMPLE_BRANDS, ROOT, environment_without_settings
 from tests.edge.conftest import EdgeProcess, Reply
 from tracer.brands import Brands
+from tracer.endpoint_state import EndpointState
 from tracer.errors import ConfigurationError
 from tracer.keyring import KeyRing
 from tracer.links import LinkBuilder
@@ -122,7 +123,7 @@ def test_webhook_health_reads_the_dispatchers_own_metrics(example_brands: Brands
         stats.observe_latency(seconds)
     redis = RedisReading(
         dlq={brand.id: 1},
-        endpoints={endpoint_id: EndpointState("open", False, "", 0.0)},
+        endpoints={endpoint_id: EndpointState(breaker="open")},
     )
 
     section = webhooks_section(example_brands, redis, parse(metrics.render()))

@@ -121,7 +121,7 @@ async def test_an_error_detail_names_the_receiver_origin_never_its_path_or_query
     import yarl
 
     from dispatcher.deadlines import Deadlines
-    from dispatcher.delivery import Verdict, post
+    from dispatcher.delivery import Disposition, post
 
     async def answer_garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
@@ -141,6 +141,6 @@ async def test_an_error_detail_names_the_receiver_origin_never_its_path_or_query
         timer.cancel()
         server.close()
 
-    assert outcome.verdict is Verdict.RETRY
+    assert outcome.disposition is Disposition.RETRY
     assert f"127.0.0.1:{port}" in outcome.detail
     assert "s3cr3t-t0ken" not in outcome.detail and "/hooks/tracer" not in outcome.detail
