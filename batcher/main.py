@@ -19,6 +19,7 @@ from batcher.metrics import BatcherMetrics, read_queue
 from batcher.worker import Batcher, BatcherStats
 from tracer.brands import Brands
 from tracer.errors import ConfigurationError
+from tracer.keyring import load_keyring
 from tracer.metrics_server import DEFAULT_METRICS_HOST, MetricsServer
 from tracer.redis_cluster import AnyRedis, connect
 from tracer.settings import Settings
@@ -66,6 +67,7 @@ async def run_batcher(
             "REDIS_URL: not set (`tracer up` starts a private redis-server and passes it on; "
             "a batcher run on its own needs the edge's REDIS_URL)"
         )
+    keyring = load_keyring(settings.keys, settings.dev_keyring_path)
     client = redis_client(settings.redis_url, cluster=settings.redis_cluster)
     store = create_store(settings, brands)
     metrics = BatcherMetrics()
@@ -77,6 +79,8 @@ async def run_batcher(
         config=config,
         consumer=consumer,
         on_batch=metrics.observe,
+        keyring=keyring,
+        trusted_proxies=settings.trusted_proxies,
     )
     if handle_signals:
         loop = asyncio.get_running_loop()

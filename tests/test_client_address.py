@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from edge.trust import ClientAddress
+from tracer.client_address import ClientAddress
 from tracer.errors import ConfigurationError
 
 PROXIES = ClientAddress("127.0.0.0/8, 10.0.0.0/8, fd00::/8")
 
 
 def client(peer: str, forwarded: str | None = None, address: ClientAddress = PROXIES) -> str:
-    headers = {} if forwarded is None else {b"x-forwarded-for": forwarded.encode("latin-1")}
-    return address((peer, 40000), headers)
+    raw = b"" if forwarded is None else forwarded.encode("latin-1")
+    return address([peer, 40000], raw)
 
 
 @pytest.mark.parametrize(
@@ -40,6 +40,12 @@ def test_the_client_is_the_right_most_untrusted_address(
 
 def test_without_trusted_proxies_the_peer_is_the_client() -> None:
     assert client("127.0.0.1", "203.0.113.5", ClientAddress("")) == "127.0.0.1"
+
+
+def test_a_missing_or_odd_peer_gives_no_address() -> None:
+    assert client("203.0.113.5") == "203.0.113.5"
+    assert PROXIES(None, b"203.0.113.5") == ""
+    assert PROXIES([7, 1], b"203.0.113.5") == ""
 
 
 def test_is_trusted_says_no_for_what_is_not_an_address() -> None:
