@@ -44,5 +44,7 @@ def serve(
         log_access=False,
         # Workers get this long to answer open connections and flush their buffers.
         workers_kill_timeout=30,
+        # A worker that dies is replaced; the new one replays the dead one's journal.
+        respawn_failed_workers=True,
     )
     server.serve()

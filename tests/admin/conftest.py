@@ -23,8 +23,8 @@ import aiohttp
 import pytest
 
 from tests.conftest import EXAMPLE_BRANDS, ROOT, environment_without_settings
-from tracer.brands import Brands
 from tests.edge.conftest import register_keyring
+from tracer.brands import Brands
 from tracer.keyring import KeyRing, new_keyring, write_keyring
 from tracer.links import LinkBuilder
 from tracer.redis_server import RedisServer, free_port

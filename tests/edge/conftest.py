@@ -22,9 +22,9 @@ from tracer import hits, redis_keys
 from tracer.brands import Brands, load_brands
 from tracer.events import Event
 from tracer.keyring import KeyRing, write_keyring
-from tracer.settings import Settings
 from tracer.links import LinkBuilder
 from tracer.redis_server import free_port
+from tracer.settings import Settings
 
 SHARDS = 4
 # Key rings of the edges under test, and the files they were written to. The edge queues

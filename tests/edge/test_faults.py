@@ -6,6 +6,7 @@ must be equal, with every event id distinct (exactly once, not at least once).
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -196,3 +197,41 @@ def _clicks(edge: EdgeProcess) -> float:
         if line.startswith('tracer_edge_requests_total{route="click"'):
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def worker_pids(edge: EdgeProcess) -> list[int]:
+    """The granian worker processes of `edge` (children of its main process)."""
+    assert edge.process is not None
+    pid = edge.process.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in children]
+
+
+def test_a_worker_killed_with_sigkill_loses_no_answered_click(
+    start_edge, edge_env: dict[str, str], builder: LinkBuilder, redis_client: redis.Redis
+) -> None:
+    """1. Two workers flush only once a second, so answered clicks certainly wait in a
+    worker's buffer. 2. Traffic flows; one worker is killed with SIGKILL.
+    Result: every click answered (by either worker) is in Redis exactly once: the dead
+    worker's journal was replayed by its replacement or its sibling."""
+    edge = start_edge(
+        {**edge_env, "TRACER_FLUSH_INTERVAL_S": "1.0", "TRACER_FLUSH_MAX_EVENTS": "100000"},
+        workers=2,
+    )
+    paths = click_paths(builder, 1200)
+    threads = [Traffic(edge, paths[i::4]) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    assert wait_until(lambda: sum(len(t.answered) for t in threads) >= 300)
+    victim = worker_pids(edge)[0]
+    os.kill(victim, signal.SIGKILL)
+    for thread in threads:
+        thread.join(60)
+    answered = [m for thread in threads for m in thread.answered]
+    assert len(answered) >= 600
+    assert wait_until(lambda: metric(edge, "tracer_edge_events_recovered_total") > 0), (
+        edge.log_text()[-3000:]
+    )
+    assert edge.stop(signal.SIGTERM) == 0, edge.log_text()[-3000:]
+    assert_exactly_once(redis_client, answered)
+    assert "replayed the journal" in edge.log_text()
