@@ -5,10 +5,12 @@ off (`bench/baselines/edge_variants.py`), next to the bare granian app, in one r
     python -m bench.edge_breakdown --quick    # 1 round of 4 s
 
 Server pinned to core 0 with a private redis-server, wrk (-t1 -c64) on core 1, cycling
-through 20,000 distinct click tokens. For each variant the table shows req/s and the time
-per request it adds to the previous row. Comparing these with the same code's CPU time
-in-process (a few µs each) shows how much more Python work costs inside granian, where the
-runtime thread that parses requests shares the core with the Python thread.
+through 20,000 distinct click tokens (and as many open tokens for the open rows). For each
+variant the table shows req/s and the time per request it adds to the previous row of its
+route; `no-journal` against `full` is what the kill -9 journal costs. Comparing these
+with the same code's CPU time in-process (a few µs each) shows how much more Python
+work costs inside granian, where the runtime thread that parses requests shares the core
+with the Python thread.
 """
 
 from __future__ import annotations
@@ -30,7 +32,18 @@ from bench.baselines.launch import GRANIAN_FLAGS
 from tracer.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
-VARIANTS = ("bare", "dispatch", "decode", "request-path", "full")
+# (variant, route): the bare app first, then the click path and the open path part by part.
+VARIANTS = (
+    ("bare", "click"),
+    ("dispatch", "click"),
+    ("decode", "click"),
+    ("request-path", "click"),
+    ("no-journal", "click"),
+    ("full", "click"),
+    ("request-path", "open"),
+    ("no-journal", "open"),
+    ("full", "open"),
+)
 LINKS = 20_000
 LUA = """
 local paths = {}
@@ -119,20 +132,23 @@ def _measure(variant: str, env: dict[str, str], script: Path, seconds: int) -> f
         server.wait(30)
 
 
-def _links(env: dict[str, str], path: Path) -> None:
+def _links(env: dict[str, str], path: Path, route: str) -> None:
+    kind = (
+        ["click", "--url", "https://northjobs.example/jobs/42?ref=mail"]
+        if route == "click"
+        else ["open", "--position", "footer"]
+    )
     output = subprocess.run(
         [
             sys.executable,
             "-m",
             "cli",
             "link",
-            "click",
+            *kind,
             "--brand",
             "northjobs",
             "--message-id",
             "bench",
-            "--url",
-            "https://northjobs.example/jobs/42?ref=mail",
             "--recipient",
             "reader@example.com",
             "--campaign",
@@ -170,26 +186,38 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "REDIS_URL": redis_server.url,
                 "TRACER_LOG_LEVEL": "WARNING",
             }
-            paths = work / "paths.txt"
-            _links(env, paths)
-            script = work / "cycle.lua"
-            script.write_text(LUA % paths)
-            rates: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
+            scripts = {}
+            for route in ("click", "open"):
+                paths = work / f"{route}-paths.txt"
+                _links(env, paths, route)
+                scripts[route] = work / f"{route}.lua"
+                scripts[route].write_text(LUA % paths)
+            rates: dict[tuple[str, str], list[float]] = {row: [] for row in VARIANTS}
             for _ in range(rounds):  # interleaved: drift on a shared machine hits every row
-                for variant in VARIANTS:
-                    rates[variant].append(_measure(variant, env, script, seconds))
+                for variant, route in VARIANTS:
+                    rates[variant, route].append(_measure(variant, env, scripts[route], seconds))
     print(
-        f"\nThe edge's click, part by part, under granian (median of {rounds} round(s) of "
-        f"{seconds} s; server + redis on core 0, wrk -c64 on core 1)"
+        f"\nThe edge's click and open, part by part, under granian (median of {rounds} "
+        f"round(s) of {seconds} s; server + redis on core 0, wrk -c64 on core 1)"
     )
-    print(f"{'variant':<14} {'req/s':>9} {'µs/request':>11} {'adds µs':>8}  vs bare")
-    previous = None
-    base = statistics.median(rates["bare"])
-    for variant in VARIANTS:
-        rate = statistics.median(rates[variant])
+    print(
+        f"{'variant':<20} {'req/s':>9} {'µs/request':>11} {'adds µs':>8}  vs bare  "
+        "spread (min-max req/s)"
+    )
+    previous: float | None = None
+    base = statistics.median(rates["bare", "click"])
+    for variant, route in VARIANTS:
+        samples = rates[variant, route]
+        rate = statistics.median(samples)
         per_request = 1e6 / rate
+        if variant == "request-path" and route == "open":
+            previous = 1e6 / base  # the open rows add to the bare app's time
         added = "" if previous is None else f"{per_request - previous:8.1f}"
-        print(f"{variant:<14} {rate:>9,.0f} {per_request:>11.1f} {added:>8}  {rate / base:6.0%}")
+        name = variant if variant == "bare" else f"{route} {variant}"
+        print(
+            f"{name:<20} {rate:>9,.0f} {per_request:>11.1f} {added:>8}  {rate / base:6.0%}  "
+            f"{min(samples):,.0f}-{max(samples):,.0f}"
+        )
         previous = per_request
     return 0
 

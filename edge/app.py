@@ -20,6 +20,7 @@ from time import time
 from typing import Any
 
 from edge import responses
+from edge.journal import DEFAULT_JOURNAL_BYTES
 from edge.lru import LruCache
 from edge.metrics import EdgeMetrics, SnapshotStore, render
 from edge.recorder import EventRecorder
@@ -76,6 +77,8 @@ class Edge:
         self.recorder: EventRecorder | None = None
         self.short_links = LruCache(SHORT_LINK_CACHE_SIZE)
         self.producer = producer
+        # Size of the worker's journal ring (0: no journal; only benchmarks turn it off).
+        self.journal_bytes = DEFAULT_JOURNAL_BYTES
         self._record: Callable[..., None] = _not_started
         self._shard_of: Callable[[str], int] = _not_started
         self._routes = {
@@ -392,6 +395,7 @@ class Edge:
             redis_timeout_s=settings.redis_timeout_s,
             producer=producer,
             cluster=settings.redis_cluster,
+            journal_bytes=self.journal_bytes,
         )
         await self.recorder.start()
         self._record = self.recorder.record

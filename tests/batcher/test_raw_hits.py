@@ -38,7 +38,7 @@ def open_hits(builder: LinkBuilder, count: int, prefix: str) -> list[hits.RawHit
                 method="GET",
                 ts=1_700_000_000.0 + n,
                 id=f"{prefix}-{n:04d}",
-            )  # fmt: skip
+            )
         )
     return found
 
