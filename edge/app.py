@@ -79,7 +79,7 @@ class Edge:
         self.producer = producer
         # Size of the worker's journal ring (0: no journal; only benchmarks turn it off).
         self.journal_bytes = DEFAULT_JOURNAL_BYTES
-        self._record: Callable[..., None] = _not_started
+        self._record: Callable[[tuple], None] = _not_started
         self._shard_of: Callable[[str], int] = _not_started
         self._routes = {
             "/c/": self._click,
@@ -173,9 +173,11 @@ class Edge:
             payload.link,
             event_id,
         )
+        # The fields of `tracer.hits.RawHit`, in order.
         self._record(
-            route, site.id, "", plain, headers, scope["client"], method, now, event_id, None,
-            self._shard_of(payload.message_id),
+            (route, site.id, "", plain, headers.get(b"user-agent", b""),
+             headers.get(b"x-forwarded-for", b""), scope["client"], method, now, event_id,
+             None, self._shard_of(payload.message_id))
         )  # fmt: skip
         site.counts[route] += 1
         return {
@@ -198,8 +200,9 @@ class Edge:
             self.metrics.reject(self.token_shape.problem(token))
             return await self._answer_site(send, responses.PIXEL_NOT_FOUND, method)
         self._record(
-            hits.OPEN, site.id, token, b"", headers, scope["client"], method, now,
-            self.ids.next(now), None, hits.ANY_SHARD,
+            (hits.OPEN, site.id, token, b"", headers.get(b"user-agent", b""),
+             headers.get(b"x-forwarded-for", b""), scope["client"], method, now,
+             self.ids.next(now), None, hits.ANY_SHARD)
         )  # fmt: skip
         site.counts[hits.OPEN] += 1
         await send(PIXEL.start)
@@ -249,8 +252,9 @@ class Edge:
         now = time()
         plain, payload = opened
         self._record(
-            route, site.id, "", plain, headers, scope["client"], scope["method"], now,
-            self.ids.next(now), list_id, self._shard_of(payload.message_id),
+            (route, site.id, "", plain, headers.get(b"user-agent", b""),
+             headers.get(b"x-forwarded-for", b""), scope["client"], scope["method"], now,
+             self.ids.next(now), list_id, self._shard_of(payload.message_id))
         )  # fmt: skip
         site.counts[route] += 1
 

@@ -8,9 +8,10 @@ is another matter: nothing here calls msync.)
 
 Layout: a 4 KiB header, then a ring of records. A record is a little-endian u64 word,
 ``sequence << 32 | length``, then `length` bytes: one raw hit as `tracer.hits` encodes it.
-The word is written after the bytes, so a record cut short by a kill is never read (its
-word still holds an older lap's sequence, or zero). A word whose length is `WRAP` says
-"the next record is at the start of the ring".
+Word and bytes are written in one copy; a record cut short by a kill (its request was
+never answered) either keeps an older lap's word, and ends the replay there, or fails to
+decode, and is skipped. A word whose length is `WRAP` says "the next record is at the
+start of the ring".
 
 The header is written by the flusher only, never on the request path:
 
@@ -83,6 +84,7 @@ class Journal:
         self._map[:_PRODUCER] = _HEADER.pack(MAGIC, HEADER_BYTES, 1, 0, 0, 0, 0, 1, b"")[:_PRODUCER]
         self._map[_PRODUCER : _PRODUCER + 32] = producer.encode("ascii")[:32].ljust(32, b"\0")
         self._pack_into = _WORD.pack_into
+        self._pack = _WORD.pack
         # Write position and the sequence of the next record; the ring's unacknowledged
         # part starts at `_head` (sequence `_head_sequence`).
         self.position = HEADER_BYTES
@@ -90,6 +92,8 @@ class Journal:
         self._head = HEADER_BYTES
         self._head_sequence = 1
         self.overflows = 0
+        self._room_end = 0
+        self._set_room()
 
     @classmethod
     def create(cls, directory: Path, producer: str, size: int = DEFAULT_JOURNAL_BYTES) -> Journal:
@@ -100,26 +104,37 @@ class Journal:
     def append(self, record: bytes) -> bool:
         """Write one record; False (nothing written) when the ring has no room left for it
         before unacknowledged records (the flusher is far behind)."""
-        length = len(record)
         position = self.position
-        end = position + 8 + length
-        if position >= self._head:  # the unacknowledged part does not wrap
-            if end + 8 > self.size:  # (8: room for a wrap word is always kept)
-                if HEADER_BYTES + 8 + length >= self._head:
-                    self.overflows += 1
-                    return False
-                self._pack_into(self._map, position, (self.sequence & 0xFFFFFFFF) << 32 | WRAP)
-                self.sequence += 1
-                position = HEADER_BYTES
-                end = position + 8 + length
-        elif end >= self._head:
-            self.overflows += 1
-            return False
-        self._map[position + 8 : end] = record
-        self._pack_into(self._map, position, (self.sequence & 0xFFFFFFFF) << 32 | length)
+        end = position + 8 + len(record)
+        if end > self._room_end:
+            return self._append_at_the_edge(record)
+        # Word and bytes in one copy: a record cut short by a kill is one whose request was
+        # never answered; a replay skips whatever does not decode.
+        self._map[position:end] = (
+            self._pack((self.sequence & 0xFFFFFFFF) << 32 | len(record)) + record
+        )
         self.sequence += 1
         self.position = end
         return True
+
+    def _append_at_the_edge(self, record: bytes) -> bool:
+        """`append` where the record does not fit before the end of the ring or before
+        the unacknowledged part: wrap to the start when that has room, else refuse."""
+        length = len(record)
+        if self.position >= self._head and HEADER_BYTES + 8 + length < self._head:
+            self._pack_into(self._map, self.position, (self.sequence & 0xFFFFFFFF) << 32 | WRAP)
+            self.sequence += 1
+            self.position = HEADER_BYTES
+            self._set_room()
+            if self.position + 8 + length <= self._room_end:
+                return self.append(record)
+        self.overflows += 1
+        return False
+
+    def _set_room(self) -> None:
+        # The last byte a record may end at: before the end of the ring (keeping room for a
+        # wrap word) while the unacknowledged part does not wrap, else before its start.
+        self._room_end = self.size - 8 if self.position >= self._head else self._head - 1
 
     # --- the flusher ------------------------------------------------------------------
     def begin_flush(self, first_batch: int, any_shard: int) -> tuple[int, int]:
@@ -141,6 +156,7 @@ class Journal:
         self._pack_into(mapping, _ACKED_OFFSET, end[0])
         self._pack_into(mapping, _FLUSH_FIRST, 0)
         self._head, self._head_sequence = end
+        self._set_room()
 
     def remove(self) -> None:
         """Every record is acknowledged (a clean shutdown): the file goes."""

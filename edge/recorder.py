@@ -122,40 +122,12 @@ class EventRecorder:
         self._push = None
 
     # --- the request path: no I/O, no await ---------------------------------------------
-    def record(
-        self,
-        route: str,
-        brand: str,
-        token: str,
-        plain: bytes,
-        headers: dict[bytes, bytes],
-        client: Any,
-        method: str,
-        now: float,
-        event_id: str,
-        list_id: str | None,
-        shard: int,
-    ) -> None:
-        """Keep one raw hit (`tracer.hits.RawHit`'s fields, in order); `shard` is the
-        queue shard, or `hits.ANY_SHARD`."""
-        record = self._encode(
-            (
-                route,
-                brand,
-                token,
-                plain,
-                headers.get(b"user-agent", b""),
-                headers.get(b"x-forwarded-for", b""),
-                client,
-                method,
-                now,
-                event_id,
-                list_id,
-                shard,
-            )
-        )
+    def record(self, fields: tuple) -> None:
+        """Keep one raw hit: `fields` are `tracer.hits.RawHit`'s, in order; the last one is
+        its queue shard, or `hits.ANY_SHARD`."""
+        record = self._encode(fields)
         self._append(record)
-        self._buffers[shard].append(record)
+        self._buffers[fields[-1]].append(record)
         count = self._count = self._count + 1
         if count == 1:
             self._wake.set()
@@ -227,6 +199,7 @@ class EventRecorder:
             )
             self._spool.sync()
             self._spool.close()
+            self._spool = None
         if self._journal is not None:
             # Everything recorded is in Redis or the spool now.
             self._journal.remove()

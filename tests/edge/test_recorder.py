@@ -45,8 +45,8 @@ def _queued(redis_client) -> int:
 
 def record(recorder: EventRecorder, event_id: str, shard: int = hits.ANY_SHARD) -> None:
     recorder.record(
-        hits.OPEN, "northjobs", "token", b"", {}, ("192.0.2.1", 4000), "GET", 1.0, event_id,
-        None, shard,
+        (hits.OPEN, "northjobs", "token", b"", b"", b"", ("192.0.2.1", 4000), "GET", 1.0,
+         event_id, None, shard)
     )  # fmt: skip
 
 
