@@ -193,12 +193,6 @@ class OrphanJournal:
             return None
         return cls(path, fd)
 
-    @property
-    def producer(self) -> str:
-        with open(self.path, "rb") as handle:
-            header = handle.read(_HEADER.size)
-        return _HEADER.unpack(header)[-1].rstrip(b"\0").decode("ascii", "replace")
-
     def read(self) -> Unacknowledged | None:
         """The records not acknowledged; None for a file that is not a journal."""
         data = Path(self.path).read_bytes()

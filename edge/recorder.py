@@ -30,6 +30,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
@@ -343,9 +344,14 @@ class EventRecorder:
                 orphan.close()
                 return
         own_journal = self._journal.path if self._journal is not None else None
-        for journal in orphaned_journals(self.spool_dir, own_journal):
-            if not await self._replay_journal(journal):
-                return
+        journals = orphaned_journals(self.spool_dir, own_journal)
+        try:
+            while journals:
+                if not await self._replay_journal(journals.pop(0)):
+                    return
+        finally:
+            for journal in journals:  # left locked by us otherwise: release them
+                journal.close()
 
     async def _replay_journal(self, orphan: OrphanJournal) -> bool:
         """Push what a dead worker's journal holds beyond its last acknowledged flush;
@@ -421,7 +427,12 @@ def _replay_batches(state: Any, shards: int) -> list[SpooledBatch]:
             sequence = first
         buffers: list[list[bytes]] = [[] for _ in range(shards + 1)]
         for record in part:
-            shard = hits.decode_hit(record).shard
+            try:
+                shard = hits.decode_hit(record).shard
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                # Cut short by the kill: its request was never answered.
+                logger.warning("skipped a journal record that does not decode")
+                continue
             buffers[shard if 0 <= shard < shards else -1].append(record)
         for shard, grouped in _groups(buffers, state.any_shard % shards):
             batches.append(SpooledBatch(state.producer, sequence, shard, [hits.frame(grouped)]))

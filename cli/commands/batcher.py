@@ -42,10 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--lease-ttl",
         type=float,
-        default=_DEFAULTS.lease_ttl_s,
+        default=None,
         metavar="SECONDS",
         help="shard lease and heartbeat TTL: a dead batcher's work is taken over after "
-        f"about this long (default {_DEFAULTS.lease_ttl_s:g})",
+        f"about this long (default: TRACER_BATCHER_LEASE_TTL_S or {_DEFAULTS.lease_ttl_s:g})",
     )
     parser.add_argument(
         "--grace",
@@ -97,6 +97,24 @@ def _metrics_address(args: argparse.Namespace) -> tuple[str, int]:
     return host, port
 
 
+def _lease_ttl(args: argparse.Namespace) -> float:
+    """The flag, then TRACER_BATCHER_LEASE_TTL_S, then the default."""
+    if args.lease_ttl is not None:
+        return args.lease_ttl
+    raw = os.environ.get("TRACER_BATCHER_LEASE_TTL_S")
+    if not raw:
+        return _DEFAULTS.lease_ttl_s
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise ConfigurationError(
+            f"TRACER_BATCHER_LEASE_TTL_S: {raw!r} is not valid (expected seconds > 0)"
+        )
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     brands = load_brands(settings.config_path)
@@ -108,10 +126,11 @@ def run(args: argparse.Namespace) -> int:
     metrics_host, metrics_port = _metrics_address(args)
     configure_logging(settings.log_level, role="batcher")
     init_sentry("batcher", settings)
+    lease_ttl_s = _lease_ttl(args)
     config = BatcherConfig(
         batch_max_events=max(1, args.batch_size),
-        lease_ttl_s=args.lease_ttl,
-        heartbeat_ttl_s=args.lease_ttl,
+        lease_ttl_s=lease_ttl_s,
+        heartbeat_ttl_s=lease_ttl_s,
         shutdown_grace_period_s=args.grace,
         periodic_jobs=not args.no_periodic_jobs,
     )
