@@ -37,7 +37,7 @@ from pathlib import Path
 from tracer.brands import load_brands, webhook_secret_bytes
 from tracer.keyring import load_keyring
 from tracer.links import LinkBuilder
-from tracer.redis_server import free_port
+from tracer.redis_server import RedisServer, free_port
 
 logger = logging.getLogger("tests.chaos")
 
@@ -170,11 +170,14 @@ class Receiver:
 
 # --- the instance -----------------------------------------------------------------------
 class Instance:
-    """`tracer up` in a data directory of its own, with the chaos brand."""
+    """`tracer up` in a data directory of its own, with the chaos brand, on a redis-server
+    of the harness's (so that the harness can kill it and start it again; its append-only
+    file is synced on every write, so that Redis itself loses nothing it acknowledged)."""
 
     def __init__(self, workdir: Path, receiver_port: int, edge_workers: int = 2) -> None:
         self.workdir = workdir
         self.data_dir = workdir / "var"
+        self.redis = RedisServer(workdir / "redis", persistent=True, appendfsync="always")
         self.edge_port = free_port()
         config = workdir / "brands.toml"
         config.write_text(BRANDS.format(host=HOST, port=receiver_port, secret=SECRET))
@@ -185,6 +188,7 @@ class Instance:
             "TRACER_EDGE_PORT": str(self.edge_port),
             "TRACER_ADMIN_PORT": str(free_port()),
             "TRACER_EDGE_WORKERS": str(edge_workers),
+            "REDIS_URL": self.redis.url,
             "TRACER_BATCHER_METRICS_PORT": "0",
             "TRACER_DISPATCHER_METRICS_PORT": "0",
             "TRACER_LOG_FORMAT": "text",
@@ -195,6 +199,7 @@ class Instance:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 60.0) -> Instance:
+        self.redis.start()
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cli", "up"],
@@ -214,7 +219,7 @@ class Instance:
 
     def _roles_ready(self) -> bool:
         roles = self.roles()
-        if not {"redis", "edge", "batcher", "dispatcher"} <= roles.keys():
+        if not {"edge", "batcher", "dispatcher"} <= roles.keys():
             return False
         if len(self.edge_workers()) < int(self.env["TRACER_EDGE_WORKERS"]):
             return False
@@ -235,8 +240,6 @@ class Instance:
         found = {}
         for pid in _children(self.process.pid):
             command = _command_line(pid)
-            if "redis-server" in command:
-                found["redis"] = pid
             for role in ("edge", "batcher", "dispatcher", "admin"):
                 if f"cli {role}" in command or f"tracer {role}" in command:
                     found[role] = pid
@@ -269,16 +272,17 @@ class Instance:
         return self.log_path.read_text(errors="replace")[-chars:]
 
     def stop(self) -> int:
-        if self.process is None:
-            return 0
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            code = self.process.wait(90)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            code = self.process.wait()
-        self._log.close()
-        self.process = None
+        code = 0
+        if self.process is not None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                code = self.process.wait(90)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                code = self.process.wait()
+            self._log.close()
+            self.process = None
+        self.redis.stop()
         return code
 
 
@@ -416,6 +420,12 @@ def kill_role(role: str) -> Callable[[Instance, Receiver, float], None]:
     return inject
 
 
+def kill_redis(instance: Instance, receiver: Receiver, hold_s: float) -> None:
+    instance.redis.kill()
+    time.sleep(hold_s)
+    instance.redis.start()
+
+
 def receiver_down(instance: Instance, receiver: Receiver, hold_s: float) -> None:
     receiver.down()
     time.sleep(hold_s)
@@ -426,7 +436,7 @@ FAULTS = (
     Fault("kill -9 edge worker", kill_edge_worker),
     Fault("kill -9 batcher", kill_role("batcher")),
     Fault("kill -9 dispatcher", kill_role("dispatcher")),
-    Fault("kill -9 redis-server", kill_role("redis")),
+    Fault("kill -9 redis-server", kill_redis),
     Fault("webhook receiver down", receiver_down),
 )
 
