@@ -93,62 +93,72 @@ class Edge:
             "/metrics": self._metrics,
         }
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            if scope["type"] == "lifespan":
-                await self._lifespan(receive, send)
-            return
-        path: str = scope["path"]
-        handler = self._routes.get(path[:3])
-        try:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """The ASGI application. A plain function that returns the route handler's own
+        coroutine: one coroutine per request rather than two (under granian every µs of
+        Python on the request path costs several of throughput). Each handler therefore
+        catches its own failures (`_failed`)."""
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            handler = self._routes.get(path[:3])
             if handler is not None and len(path) <= MAX_PATH_CHARS:
-                await handler(scope, receive, send, path)
-            else:
-                await self._other(scope, receive, send, path)
-        except Exception:  # a bug must not become a 500 page or a dropped connection
-            error_id = os.urandom(6).hex()
-            logger.error("request %s failed on %s\n%s", error_id, path[:3], traceback.format_exc())
-            self.metrics.reject("internal_error")
-            await _answer(send, responses.NOT_FOUND, scope["method"])
+                return handler(scope, receive, send, path)
+            return self._other(scope, receive, send, path)
+        if scope["type"] == "lifespan":
+            return self._lifespan(receive, send)
+        return _ignored()
+
+    async def _failed(self, scope: Scope, send: Send, path: str) -> None:
+        """A bug must not become a 500 page or a dropped connection: log it, answer 404."""
+        error_id = os.urandom(6).hex()
+        logger.error("request %s failed on %s\n%s", error_id, path[:3], traceback.format_exc())
+        self.metrics.reject("internal_error")
+        await _answer(send, responses.NOT_FOUND, scope["method"])
 
     # --- routes -----------------------------------------------------------------------------
     # The click and open handlers are the hot path: find the brand, check or open the token,
     # leave a raw hit with the recorder, answer. The batcher does everything else.
 
     async def _click(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        now = time()
-        headers = dict(scope["headers"])
-        site = self._site(headers)
-        method = scope["method"]
-        if site is None or (method != "GET" and method != "HEAD"):
-            return await self._refuse(send, site, method)
-        opened = self._opened(path[3:], site, CLICK)
-        if opened is None:
-            return await self._answer_site(send, site.landing, method)
-        await send(self._redirect(hits.CLICK, site, opened, headers, scope, method, now))
-        await send(EMPTY_BODY)
-        self._click_latency(time() - now)
+        try:
+            now = time()
+            headers = dict(scope["headers"])
+            site = self._site(headers)
+            method = scope["method"]
+            if site is None or (method != "GET" and method != "HEAD"):
+                return await self._refuse(send, site, method)
+            opened = self._opened(path[3:], site, CLICK)
+            if opened is None:
+                return await self._answer_site(send, site.landing, method)
+            await send(self._redirect(hits.CLICK, site, opened, headers, scope, method, now))
+            await send(EMPTY_BODY)
+            self._click_latency(time() - now)
+        except Exception:
+            await self._failed(scope, send, path)
 
     async def _short_link(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        now = time()
-        headers = dict(scope["headers"])
-        site = self._site(headers)
-        method = scope["method"]
-        if site is None or (method != "GET" and method != "HEAD"):
-            return await self._refuse(send, site, method)
-        slug = path[3:]
-        token = self.short_links.get(slug)
-        if token is None:
-            # A slug not seen by this worker yet: the only lookup on any request path.
-            token = await self._resolve_slug(slug)
+        try:
+            now = time()
+            headers = dict(scope["headers"])
+            site = self._site(headers)
+            method = scope["method"]
+            if site is None or (method != "GET" and method != "HEAD"):
+                return await self._refuse(send, site, method)
+            slug = path[3:]
+            token = self.short_links.get(slug)
             if token is None:
+                # A slug not seen by this worker yet: the only lookup on any request path.
+                token = await self._resolve_slug(slug)
+                if token is None:
+                    return await self._answer_site(send, site.landing, method)
+            opened = self._opened(token, site, CLICK)
+            if opened is None:
                 return await self._answer_site(send, site.landing, method)
-        opened = self._opened(token, site, CLICK)
-        if opened is None:
-            return await self._answer_site(send, site.landing, method)
-        await send(self._redirect(hits.SHORT_LINK, site, opened, headers, scope, method, now))
-        await send(EMPTY_BODY)
-        self._short_link_latency(time() - now)
+            await send(self._redirect(hits.SHORT_LINK, site, opened, headers, scope, method, now))
+            await send(EMPTY_BODY)
+            self._short_link_latency(time() - now)
+        except Exception:
+            await self._failed(scope, send, path)
 
     def _redirect(
         self,
@@ -189,27 +199,38 @@ class Edge:
     async def _open(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         """The pixel does not depend on the token: only its shape is checked here; the
         batcher opens it, and counts and drops it if it does not authenticate."""
-        now = time()
-        headers = dict(scope["headers"])
-        site = self._site(headers)
-        method = scope["method"]
-        if site is None or (method != "GET" and method != "HEAD"):
-            return await self._refuse(send, site, method)
-        token = path[3:-4] if path.endswith(".gif") else path[3:]
-        if not self.token_shape(token):
-            self.metrics.reject(self.token_shape.problem(token))
-            return await self._answer_site(send, responses.PIXEL_NOT_FOUND, method)
-        self._record(
-            (hits.OPEN, site.id, token, b"", headers.get(b"user-agent", b""),
-             headers.get(b"x-forwarded-for", b""), scope["client"], method, now,
-             self.ids.next(now), None, hits.ANY_SHARD)
-        )  # fmt: skip
-        site.counts[hits.OPEN] += 1
-        await send(PIXEL.start)
-        await send(PIXEL.body if method == "GET" else PIXEL.head_body)
-        self._open_latency(time() - now)
+        try:
+            now = time()
+            headers = dict(scope["headers"])
+            site = self._site(headers)
+            method = scope["method"]
+            if site is None or (method != "GET" and method != "HEAD"):
+                return await self._refuse(send, site, method)
+            token = path[3:-4] if path.endswith(".gif") else path[3:]
+            if not self.token_shape(token):
+                self.metrics.reject(self.token_shape.problem(token))
+                return await self._answer_site(send, responses.PIXEL_NOT_FOUND, method)
+            self._record(
+                (hits.OPEN, site.id, token, b"", headers.get(b"user-agent", b""),
+                 headers.get(b"x-forwarded-for", b""), scope["client"], method, now,
+                 self.ids.next(now), None, hits.ANY_SHARD)
+            )  # fmt: skip
+            site.counts[hits.OPEN] += 1
+            await send(PIXEL.start)
+            await send(PIXEL.body if method == "GET" else PIXEL.head_body)
+            self._open_latency(time() - now)
+        except Exception:
+            await self._failed(scope, send, path)
 
     async def _unsubscribe(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        try:
+            await self._unsubscribe_page(scope, receive, send, path)
+        except Exception:
+            await self._failed(scope, send, path)
+
+    async def _unsubscribe_page(
+        self, scope: Scope, receive: Receive, send: Send, path: str
+    ) -> None:
         headers = dict(scope["headers"])
         site = self._site(headers)
         method = scope["method"]
@@ -289,14 +310,17 @@ class Edge:
         return token
 
     async def _other(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        handler = self._exact.get(path)
-        if handler is not None:
-            return await handler(scope, send)
-        reason = "path_too_long" if len(path) > MAX_PATH_CHARS else "unknown_route"
-        site = self.sites.find(dict(scope["headers"]).get(b"host", b""))
-        if site is not None and path[:3] in self._routes:
-            return await self._reject(send, reason, site.landing, scope["method"])
-        await self._reject(send, reason, responses.NOT_FOUND, scope["method"])
+        try:
+            handler = self._exact.get(path)
+            if handler is not None:
+                return await handler(scope, send)
+            reason = "path_too_long" if len(path) > MAX_PATH_CHARS else "unknown_route"
+            site = self.sites.find(dict(scope["headers"]).get(b"host", b""))
+            if site is not None and path[:3] in self._routes:
+                return await self._reject(send, reason, site.landing, scope["method"])
+            await self._reject(send, reason, responses.NOT_FOUND, scope["method"])
+        except Exception:
+            await self._failed(scope, send, path)
 
     async def _healthz(self, scope: Scope, send: Send) -> None:
         await _answer(send, responses.HEALTHY, scope["method"])
@@ -476,6 +500,10 @@ def _token_reason(message: str) -> str:
         "authentication failed": "tampered",
         "payload does not decode": "bad_payload",
     }.get(message, "bad_token")
+
+
+async def _ignored() -> None:
+    """Scopes other than http and lifespan (websocket): not served."""
 
 
 def _not_started(*hit: object) -> Any:
