@@ -6,7 +6,8 @@ answer goes out only after that. A single flusher task sends the buffers to Redi
 `flush_interval_s` (or as soon as `flush_max_events` are waiting): per shard, one hit batch
 (`tracer.hits.frame`: an envelope around the records as encoded, no per-hit work) in one
 pipelined call. Clicks go to the shard of their message (the batcher's burst detection
-sees all of a message's clicks); opens to any shard, round-robin per flush. When Redis is
+sees all of a message's clicks); opens to any shard, round-robin per flush; a flush's
+batches go in one pipelined round trip. When Redis is
 unreachable, batches go to the spool file and the flusher replays them, in order, once
 Redis answers again.
 
@@ -37,7 +38,7 @@ from redis.asyncio.cluster import RedisCluster
 from edge.journal import DEFAULT_JOURNAL_BYTES, Journal, OrphanJournal, orphaned_journals
 from edge.spool import SpooledBatch, SpoolFile, orphaned_spools
 from tracer import hits, redis_keys
-from tracer.redis_cluster import REDIS_ERRORS
+from tracer.redis_cluster import REDIS_ERRORS, run_script
 
 logger = logging.getLogger("tracer.edge.recorder")
 
@@ -261,30 +262,41 @@ class EventRecorder:
         self._next_shard = (any_shard + 1) % self.shards
         journal = self._journal
         end = journal.begin_flush(self._sequence + 1, any_shard) if journal is not None else None
+        batches = []
         for shard, records in _groups(buffers, any_shard):
             self._sequence += 1
-            await self._deliver(
+            batches.append(
                 SpooledBatch(self.producer, self._sequence, shard, [hits.frame(records)])
             )
+        await self._deliver(batches)
         if journal is not None and end is not None:
             journal.acknowledge(end, self._sequence + 1)
 
-    async def _deliver(self, batch: SpooledBatch) -> None:
+    async def _deliver(self, batches: list[SpooledBatch]) -> None:
+        """A flush's batches (one per shard), in one pipelined round trip."""
         # Once anything is spooled, later batches queue behind it to keep their order.
-        if self._spool is None and self.redis_available and await self._push_batch(batch):
-            self.stats.batches_pushed += 1
-            self.stats.events_pushed += _hits_of(batch)
+        if self._spool is None and self.redis_available and await self._push_batch(*batches):
+            self.stats.batches_pushed += len(batches)
+            self.stats.events_pushed += sum(_hits_of(batch) for batch in batches)
             return
-        self._spool_batch(batch)
+        # Some may have been applied before the failure: their replay is turned away.
+        for batch in batches:
+            self._spool_batch(batch)
 
-    async def _push_batch(self, batch: SpooledBatch) -> bool:
+    async def _push_batch(self, *batches: SpooledBatch) -> bool:
         assert self._push is not None
-        keys = [
-            redis_keys.event_shard(batch.shard),
-            redis_keys.event_producer_sequence(batch.shard, batch.producer),
+        calls = [
+            (
+                [
+                    redis_keys.event_shard(batch.shard),
+                    redis_keys.event_producer_sequence(batch.shard, batch.producer),
+                ],
+                [batch.sequence, *batch.events],
+            )
+            for batch in batches
         ]
         try:
-            await self._push(keys=keys, args=[batch.sequence, *batch.events])
+            await run_script(self.client, self._push, calls)
         except (*REDIS_ERRORS, OSError) as exc:
             self.stats.redis_errors += 1
             if self.redis_available:
