@@ -121,15 +121,38 @@ def _requests_per_s(port: int, script: Path, seconds: int) -> float:
     return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
 
 
-def _measure(variant: str, env: dict[str, str], script: Path, seconds: int) -> float:
+def _measure(
+    variant: str, env: dict[str, str], script: Path, seconds: int, redis_pid: int
+) -> tuple[float, float]:
+    """(req/s, CPU µs per request of the server's processes and redis-server)."""
     port = _free_port()
     server = _serve(variant, port, env)
     try:
         _requests_per_s(port, script, 1)  # warm-up
-        return _requests_per_s(port, script, seconds)
+        pids = [server.pid, *_children(server.pid), redis_pid]
+        cpu_before = sum(_cpu_s(pid) for pid in pids)
+        rate = _requests_per_s(port, script, seconds)
+        cpu = sum(_cpu_s(pid) for pid in pids) - cpu_before
+        return rate, cpu / (rate * seconds) * 1e6
     finally:
         server.terminate()
         server.wait(30)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _links(env: dict[str, str], path: Path, route: str) -> None:
@@ -193,32 +216,46 @@ def main(argv: Sequence[str] | None = None) -> int:
                 scripts[route] = work / f"{route}.lua"
                 scripts[route].write_text(LUA % paths)
             rates: dict[tuple[str, str], list[float]] = {row: [] for row in VARIANTS}
+            cpus: dict[tuple[str, str], list[float]] = {row: [] for row in VARIANTS}
+            assert redis_server.process is not None
             for _ in range(rounds):  # interleaved: drift on a shared machine hits every row
                 for variant, route in VARIANTS:
-                    rates[variant, route].append(_measure(variant, env, scripts[route], seconds))
+                    rate, cpu = _measure(
+                        variant, env, scripts[route], seconds, redis_server.process.pid
+                    )
+                    rates[variant, route].append(rate)
+                    cpus[variant, route].append(cpu)
     print(
         f"\nThe edge's click and open, part by part, under granian (median of {rounds} "
         f"round(s) of {seconds} s; server + redis on core 0, wrk -c64 on core 1)"
     )
     print(
         f"{'variant':<20} {'req/s':>9} {'µs/request':>11} {'adds µs':>8}  vs bare  "
-        "spread (min-max req/s)"
+        f"{'spread (min-max req/s)':>24}  {'CPU µs/req':>10}  CPU vs bare"
     )
     previous: float | None = None
     base = statistics.median(rates["bare", "click"])
+    base_cpu = statistics.median(cpus["bare", "click"])
     for variant, route in VARIANTS:
         samples = rates[variant, route]
         rate = statistics.median(samples)
+        cpu = statistics.median(cpus[variant, route])
         per_request = 1e6 / rate
         if variant == "request-path" and route == "open":
             previous = 1e6 / base  # the open rows add to the bare app's time
         added = "" if previous is None else f"{per_request - previous:8.1f}"
         name = variant if variant == "bare" else f"{route} {variant}"
+        spread = f"{min(samples):,.0f}-{max(samples):,.0f}"
         print(
             f"{name:<20} {rate:>9,.0f} {per_request:>11.1f} {added:>8}  {rate / base:6.0%}  "
-            f"{min(samples):,.0f}-{max(samples):,.0f}"
+            f"{spread:>24}  {cpu:>10.1f}  {base_cpu / cpu:10.0%}"
         )
         previous = per_request
+    print(
+        "CPU µs/req: user+system CPU of the server's processes and redis-server over the "
+        "measured run, per request answered (less sensitive than req/s to other work on "
+        "the machine); CPU vs bare: bare's CPU per request / the row's."
+    )
     return 0
 
 

@@ -51,6 +51,25 @@ redis.call('RPUSH', KEYS[1], unpack(ARGV, 2))
 redis.call('SET', KEYS[2], ARGV[1], 'EX', 1209600)
 return 1
 """
+# The same for several batches (each to its own shard) in one call, for a single Redis: one
+# command per flush however many shards its hits go to. KEYS: (shard list, sequence marker)
+# per batch; ARGV: per batch its sequence, its number of entries, then the entries.
+PUSH_BATCHES_SCRIPT = """
+local applied = 0
+local at = 1
+for k = 1, #KEYS, 2 do
+    local sequence = tonumber(ARGV[at])
+    local count = tonumber(ARGV[at + 1])
+    local last = tonumber(redis.call('GET', KEYS[k + 1]) or '0')
+    if sequence > last then
+        redis.call('RPUSH', KEYS[k], unpack(ARGV, at + 2, at + 1 + count))
+        redis.call('SET', KEYS[k + 1], ARGV[at], 'EX', 1209600)
+        applied = applied + 1
+    end
+    at = at + 2 + count
+end
+return applied
+"""
 # How often to try Redis again while it is unreachable.
 RECONNECT_INTERVAL_S = 0.25
 # How often to look for spool files left behind by edge processes that died.
@@ -122,6 +141,7 @@ class EventRecorder:
         self._task: asyncio.Task[None] | None = None
         self._client: aioredis.Redis | RedisCluster | None = None
         self._push = None
+        self._push_many = None
 
     # --- the request path: no I/O, no await ---------------------------------------------
     def record(self, fields: tuple) -> None:
@@ -173,6 +193,7 @@ class EventRecorder:
                 self.redis_url, retry_on_timeout=False, health_check_interval=0, **options
             )
         self._push = self._client.register_script(PUSH_BATCH_SCRIPT)
+        self._push_many = self._client.register_script(PUSH_BATCHES_SCRIPT)
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         if self.journal_bytes:
             self._journal = Journal.create(self.spool_dir, self.producer, self.journal_bytes)
@@ -284,19 +305,27 @@ class EventRecorder:
             self._spool_batch(batch)
 
     async def _push_batch(self, *batches: SpooledBatch) -> bool:
-        assert self._push is not None
-        calls = [
-            (
-                [
-                    redis_keys.event_shard(batch.shard),
-                    redis_keys.event_producer_sequence(batch.shard, batch.producer),
-                ],
-                [batch.sequence, *batch.events],
-            )
-            for batch in batches
-        ]
+        """Push `batches` in one round trip: one script call on a single Redis, a pipeline
+        of one call per batch on a cluster (each shard's keys are in one slot)."""
+        assert self._push is not None and self._push_many is not None
+        keys_of = redis_keys.event_shard, redis_keys.event_producer_sequence
         try:
-            await run_script(self.client, self._push, calls)
+            if self.cluster:
+                calls = [
+                    (
+                        [keys_of[0](b.shard), keys_of[1](b.shard, b.producer)],
+                        [b.sequence, *b.events],
+                    )
+                    for b in batches
+                ]
+                await run_script(self.client, self._push, calls)
+            else:
+                keys: list[str] = []
+                args: list[Any] = []
+                for b in batches:
+                    keys += (keys_of[0](b.shard), keys_of[1](b.shard, b.producer))
+                    args += (b.sequence, len(b.events), *b.events)
+                await self._push_many(keys=keys, args=args)
         except (*REDIS_ERRORS, OSError) as exc:
             self.stats.redis_errors += 1
             if self.redis_available:

@@ -239,5 +239,11 @@ def test_a_worker_killed_with_sigkill_loses_no_answered_click(
         edge.log_text()[-3000:]
     )
     assert edge.stop(signal.SIGTERM) == 0, edge.log_text()[-3000:]
-    assert_exactly_once(redis_client, answered)
+    # Every answered click once; a click whose answer the kill cut off (the client saw the
+    # connection drop) may be stored too: it was recorded before its answer went out.
+    stored = [event.message_id for event in queued_events(redis_client)]
+    cut_off = {failure.split(":", 1)[0] for thread in threads for failure in thread.failures}
+    assert len(stored) == len(set(stored))
+    assert set(answered) <= set(stored)
+    assert set(stored) - set(answered) <= cut_off
     assert "replayed the journal" in edge.log_text()
