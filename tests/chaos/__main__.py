@@ -20,10 +20,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold", type=float, default=6.0, help="how long a fault lasts, s")
     parser.add_argument("--after", type=float, default=10.0, help="load after each fault, s")
     parser.add_argument("--drain-timeout", type=float, default=120.0)
+    parser.add_argument(
+        "--keep", type=Path, help="run in this directory and keep it (logs, store, Redis)"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="tracer-chaos-") as workdir:
+        directory = args.keep or Path(workdir)
+        directory.mkdir(parents=True, exist_ok=True)
         results = run(
-            Path(workdir), before_s=args.before, hold_s=args.hold, after_s=args.after,
+            directory, before_s=args.before, hold_s=args.hold, after_s=args.after,
             rate=args.rate, drain_timeout_s=args.drain_timeout,
         )  # fmt: skip
     failed = [result.fault for result in results if not result.ok]

@@ -10,6 +10,11 @@ checks, for the requests of that phase only:
 - every stored event (all are people's: browser user agents, links made an hour ago) was
   delivered to the webhook receiver, whose signature check (Standard Webhooks) passed.
 
+The "recovery" column counts the log lines of `tracer up` that show the pipeline taking
+over from the fault (a journal replayed, a dead batcher's or dispatcher's work adopted or
+the role restarted, a spool replayed, a circuit breaker opened): evidence that the fault
+hit work in progress.
+
 `python -m tests.chaos` (`just chaos`) runs long phases; `tests/chaos/test_chaos.py` runs
 short ones inside `just test`. Both print one table row per fault.
 """
@@ -24,12 +29,14 @@ import itertools
 import json
 import logging
 import os
+import re
 import signal
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,16 +128,13 @@ class Receiver:
                 self.delivered.update(item["id"] for item in items)
             return web.Response(status=204)
 
-        app = web.Application()
-        app.router.add_post("/hook", hook)
+        self._app = web.Application()
+        self._app.router.add_post("/hook", hook)
         self._loop = asyncio.new_event_loop()
-        self._runner = web.AppRunner(app, access_log=None)
-        self._loop.run_until_complete(self._runner.setup())
-        self._site_class = web.TCPSite
-        self._site = None
         self._started.set()
         self._loop.run_forever()
-        self._loop.run_until_complete(self._runner.cleanup())
+        if self._runner is not None:
+            self._loop.run_until_complete(self._runner.cleanup())
         self._loop.close()
 
     def _verified(self, headers, body: bytes) -> bool:
@@ -147,15 +151,24 @@ class Receiver:
         asyncio.run_coroutine_threadsafe(coroutine_factory(), self._loop).result(10)
 
     def up(self) -> None:
+        from aiohttp import web
+
         async def start() -> None:
-            self._site = self._site_class(self._runner, "127.0.0.1", self.port, reuse_address=True)
-            await self._site.start()
+            self._runner = web.AppRunner(self._app, access_log=None)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)
+            await site.start()
 
         self._call(start)
 
     def down(self) -> None:
+        """Stop listening and close every open connection (the dispatcher's kept-alive
+        ones included): the receiver is gone until `up`."""
+
         async def stop() -> None:
-            await self._site.stop()
+            assert self._runner is not None
+            await self._runner.cleanup()
+            self._runner = None
 
         self._call(stop)
 
@@ -179,6 +192,7 @@ class Instance:
         self.data_dir = workdir / "var"
         self.redis = RedisServer(workdir / "redis", persistent=True, appendfsync="always")
         self.edge_port = free_port()
+        self.dispatcher_metrics_port = free_port()
         config = workdir / "brands.toml"
         config.write_text(BRANDS.format(host=HOST, port=receiver_port, secret=SECRET))
         self.env = {
@@ -190,7 +204,7 @@ class Instance:
             "TRACER_EDGE_WORKERS": str(edge_workers),
             "REDIS_URL": self.redis.url,
             "TRACER_BATCHER_METRICS_PORT": "0",
-            "TRACER_DISPATCHER_METRICS_PORT": "0",
+            "TRACER_DISPATCHER_METRICS_PORT": str(self.dispatcher_metrics_port),
             "TRACER_LOG_FORMAT": "text",
             "TRACER_LOG_LEVEL": "INFO",
             **FAST_RECOVERY,
@@ -267,6 +281,29 @@ class Instance:
         for message_id, event_id in rows:
             found.setdefault(message_id, []).append(event_id)
         return found
+
+    def dispatcher_counter(self, recovery: str) -> float:
+        """The sum of the dispatcher counter named in `recovery` ("metric:NAME"), 0 when
+        it is not a metric or cannot be read."""
+        if not recovery.startswith("metric:"):
+            return 0.0
+        name = recovery.removeprefix("metric:")
+        url = f"http://127.0.0.1:{self.dispatcher_metrics_port}/metrics"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as reply:
+                text = reply.read().decode()
+        except OSError:
+            return 0.0
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith(name + "{") or line.startswith(name + " ")
+        )
+
+    def log_since(self, offset: int) -> str:
+        with self.log_path.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
 
     def log_tail(self, chars: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:]
@@ -398,6 +435,10 @@ class Fault:
     name: str
     # Does the fault, given the instance and the receiver; returns when it is over.
     inject: Callable[[Instance, Receiver, float], None]
+    # A log line of `tracer up` that shows the pipeline recovering from it, or (starting
+    # with "metric:") a dispatcher counter that grows with it; the table's "recovery"
+    # column: evidence that the fault hit work in progress.
+    recovery: str
 
 
 def _kill(instance: Instance, role: str) -> int:
@@ -433,11 +474,11 @@ def receiver_down(instance: Instance, receiver: Receiver, hold_s: float) -> None
 
 
 FAULTS = (
-    Fault("kill -9 edge worker", kill_edge_worker),
-    Fault("kill -9 batcher", kill_role("batcher")),
-    Fault("kill -9 dispatcher", kill_role("dispatcher")),
-    Fault("kill -9 redis-server", kill_redis),
-    Fault("webhook receiver down", receiver_down),
+    Fault("kill -9 edge worker", kill_edge_worker, r"replayed the journal"),
+    Fault("kill -9 batcher", kill_role("batcher"), r"Adopted \d+ event|batcher exited"),
+    Fault("kill -9 dispatcher", kill_role("dispatcher"), r"Adopted \d+ job|dispatcher exited"),
+    Fault("kill -9 redis-server", kill_redis, r"replayed \d+ spooled batch"),
+    Fault("webhook receiver down", receiver_down, "metric:tracer_webhook_failed_total"),
 )
 
 
@@ -455,6 +496,7 @@ class PhaseResult:
     delivered: int
     bad_signatures: int
     drain_s: float
+    recoveries: int
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -468,6 +510,8 @@ def run_phase(
 ) -> PhaseResult:  # fmt: skip
     prefix = f"p{number}"
     bad_before = receiver.bad_signatures
+    log_from = instance.log_path.stat().st_size
+    counter_from = instance.dispatcher_counter(fault.recovery)
     load = Load(instance, builder, prefix, rate).start()
     time.sleep(before_s)
     fault.inject(instance, receiver, hold_s)
@@ -500,6 +544,11 @@ def run_phase(
         delivered=len(ids & delivered),
         bad_signatures=receiver.bad_signatures - bad_before,
         drain_s=drain_s,
+        recoveries=(
+            int(instance.dispatcher_counter(fault.recovery) - counter_from)
+            if fault.recovery.startswith("metric:")
+            else len(re.findall(fault.recovery, instance.log_since(log_from)))
+        ),
     )
     if result.answered == 0:
         result.problems.append("nothing answered")
@@ -547,7 +596,7 @@ def header() -> str:
     return (
         f"{'fault':<24} {'sent':>6} {'answered':>8} {'stored 1x':>9} {'missing':>7} "
         f"{'dupes':>5} {'cut-off stored':>14} {'webhooks':>13} {'bad sig':>7} "
-        f"{'drain s':>7}  result\n" + "-" * 124
+        f"{'drain s':>7} {'recovery':>8}  result\n" + "-" * 133
     )
 
 
@@ -557,7 +606,8 @@ def row(result: PhaseResult) -> str:
     return (
         f"{result.fault:<24} {result.sent:>6} {result.answered:>8} {result.stored_once:>9} "
         f"{result.missing:>7} {result.duplicated:>5} {result.unanswered_stored:>14} "
-        f"{webhooks:>13} {result.bad_signatures:>7} {result.drain_s:>7.1f}  {verdict}"
+        f"{webhooks:>13} {result.bad_signatures:>7} {result.drain_s:>7.1f} "
+        f"{result.recoveries:>8}  {verdict}"
     )
 
 
