@@ -271,7 +271,7 @@ class Instance:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
         try:
             rows = db.execute(
-                "SELECT message_id, id FROM events WHERE message_id LIKE ?", (prefix + "%",)
+                "SELECT message_id, id FROM events WHERE message_id LIKE ?", (prefix + "-%",)
             ).fetchall()
         except sqlite3.OperationalError:
             return {}
@@ -557,6 +557,8 @@ def run_phase(
     if result.duplicated:
         result.problems.append(f"{result.duplicated} message(s) stored more than once")
     if result.delivered != result.human_events:
+        # Seen after a redis-server kill, rarely: most likely jobs a dispatcher took in a
+        # round trip whose reply was lost (see bench/RESULTS.md, "Fault injection").
         result.problems.append(
             f"{result.human_events - result.delivered} stored event(s) never delivered"
         )
