@@ -557,8 +557,8 @@ def run_phase(
     if result.duplicated:
         result.problems.append(f"{result.duplicated} message(s) stored more than once")
     if result.delivered != result.human_events:
-        # Seen after a redis-server kill, rarely: most likely jobs a dispatcher took in a
-        # round trip whose reply was lost (see bench/RESULTS.md, "Fault injection").
+        # Seen after a redis-server kill before the dispatcher took up the jobs of a take
+        # whose reply was lost (bench/RESULTS.md, "Fault injection").
         result.problems.append(
             f"{result.human_events - result.delivered} stored event(s) never delivered"
         )
