@@ -26,6 +26,12 @@ test *ARGS:
     scripts/mongoeco_venv.sh >/dev/null
     TRACER_REQUIRE_ALL_TESTS=1 {{bin}}/python -m pytest {{ARGS}}
 
+# Fault injection under load through `tracer up`: kill -9 of each role, a webhook receiver
+# down; every answered request stored once, every event delivered. A table per fault.
+chaos *ARGS:
+    scripts/bootstrap.sh dev redis-server:redis-server
+    {{bin}}/python -m tests.chaos {{ARGS}}
+
 # Benchmarks: edge vs bare granian vs nginx vs Flask+Celery, printed as a table.
 bench *ARGS:
     scripts/bootstrap.sh dev,bench redis-server:redis-server nginx-light:nginx wrk:wrk

@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from tracer.errors import ConfigurationError
 from tracer.metrics_server import DEFAULT_METRICS_HOST, parse_metrics_port
 from tracer.settings import read_environment
 
@@ -56,6 +57,7 @@ class BatcherConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
 
 ENVIRONMENT = {
+    "TRACER_BATCHER_LEASE_TTL_S": "lease_ttl_s",
     "TRACER_BATCHER_METRICS_HOST": "metrics_host",
     "TRACER_BATCHER_METRICS_PORT": "metrics_port",
 }
@@ -66,11 +68,27 @@ def load_batcher_config(
 ) -> BatcherConfig:
     """The environment's settings, then `overrides` (command-line flags; None: not given)."""
     values = read_environment(
-        BatcherConfig, ENVIRONMENT, environ, parsers={"metrics_port": parse_metrics_port}
+        BatcherConfig,
+        ENVIRONMENT,
+        environ,
+        parsers={"metrics_port": parse_metrics_port, "lease_ttl_s": _positive_seconds},
     )
     values.update({key: value for key, value in overrides.items() if value is not None})
+    # One TTL for the shard leases and the heartbeat, unless the heartbeat's is given.
+    if "lease_ttl_s" in values:
+        values.setdefault("heartbeat_ttl_s", values["lease_ttl_s"])
     if "metrics_port" in values:
         values.setdefault("metrics_port_required", True)
     else:
         values["metrics_port"] = DEFAULT_METRICS_PORT
     return BatcherConfig(**values)
+
+
+def _positive_seconds(raw: str, variable: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise ConfigurationError(f"{variable}: {raw!r} is not valid (expected seconds > 0)")
+    return value

@@ -23,6 +23,7 @@ from tracer.enrichment import ClientEnricher
 from tracer.errors import ConfigurationError
 from tracer.geo import open_geoip
 from tracer.instance import register_role, unregister_role
+from tracer.keyring import load_keyring
 from tracer.metrics_server import MetricsServer
 from tracer.redis_cluster import AnyRedis, connect
 from tracer.settings import Settings
@@ -71,6 +72,7 @@ async def run_batcher(
         )
     # A bad GeoIP database stops the start, before anything is opened.
     geoip = open_geoip(settings.geoip_db)
+    keyring = load_keyring(settings.keys, settings.dev_keyring_path)
     client = redis_client(settings.redis_url, cluster=settings.redis_cluster)
     store = create_store(settings, brands)
     metrics = BatcherMetrics()
@@ -83,6 +85,8 @@ async def run_batcher(
         consumer=consumer,
         on_batch=metrics.observe,
         enricher=ClientEnricher(brands, geoip),
+        keyring=keyring,
+        trusted_proxies=settings.trusted_proxies,
     )
     if handle_signals:
         loop = asyncio.get_running_loop()

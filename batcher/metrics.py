@@ -111,6 +111,9 @@ class BatcherMetrics:
         self.batch_size = Histogram(BATCH_SIZE_BUCKETS)
         self.write_seconds = Histogram(WRITE_BUCKETS_S)
         self.lag_seconds = Histogram(LAG_BUCKETS_S)
+        # (type, brand, agent) -> events stored: the traffic verdicts, which the batcher
+        # works out since the edge records raw hits.
+        self.events: dict[tuple[str, str, str], int] = {}
         self.started_at = time.time()
 
     def observe(self, report: BatchReport) -> None:
@@ -120,9 +123,12 @@ class BatcherMetrics:
             self.write_seconds.observe(report.write_s)
         stored_at = report.stored_at
         observe_lag = self.lag_seconds.observe
+        counts = self.events
         for event in report.events:
             # Clocks of edge nodes may run a little ahead of ours: no negative lag.
             observe_lag(max(0.0, stored_at - event.ts))
+            key = (event.type, event.brand, event.agent)
+            counts[key] = counts.get(key, 0) + 1
 
     def render(self, stats: BatcherStats, shards_owned: int, queue: QueueState | None) -> str:
         """Prometheus text; `queue` is None when Redis could not be read for this scrape."""
@@ -143,6 +149,18 @@ class BatcherMetrics:
         for attribute, (name, help_text) in COUNTERS.items():
             _header(lines, name, help_text, "counter")
             lines.append(f"{name} {getattr(stats, attribute)}")
+        _header(lines, "tracer_batcher_events_total",
+                "Events stored, by type, brand and traffic verdict.", "counter")  # fmt: skip
+        for (kind, brand, agent), count in sorted(self.events.items()):
+            lines.append(
+                f'tracer_batcher_events_total{{type="{kind}",brand="{brand}",agent="{agent}"}} '
+                f"{count}"
+            )
+        _header(lines, "tracer_batcher_hits_dropped_total",
+                "Raw hits dropped, never stored (an open token that does not open, an "
+                "expired link...), by reason.", "counter")  # fmt: skip
+        for reason, count in sorted(stats.dropped.items()):
+            lines.append(f'tracer_batcher_hits_dropped_total{{reason="{reason}"}} {count}')
         _gauge(lines, "tracer_batcher_shards_owned", "Queue shards this batcher holds.")
         lines.append(f"tracer_batcher_shards_owned {shards_owned}")
         _gauge(lines, "tracer_batcher_redis_up", "1 when this scrape could read the queue.")
@@ -155,7 +173,11 @@ class BatcherMetrics:
 
 def _render_queue(lines: list[str], queue: QueueState) -> None:
     series = (
-        ("tracer_batcher_queue_depth", "Events waiting in a queue shard.", queue.depth),
+        (
+            "tracer_batcher_queue_depth",
+            "Entries waiting in a queue shard (an edge flush's hit batch, or one event).",
+            queue.depth,
+        ),
         ("tracer_batcher_dead_list_size", "Entries in a shard's dead list.", queue.dead),
         (
             "tracer_batcher_queue_oldest_age_seconds",

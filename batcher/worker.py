@@ -14,15 +14,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 from batcher import lua
 from batcher.backoff import Backoff
 from batcher.config import BatcherConfig
 from batcher.dead import DeadEvent, encode_dead
 from batcher.decoding import Decoded, decode_batch
-from batcher.enrichment import enrich_batch
+from batcher.enrich import Enricher
 from batcher.handoff import Handoff, ShardJobs
 from batcher.jobs import PeriodicJobs
 from batcher.leases import ShardLeases
@@ -31,7 +31,9 @@ from tracer import redis_keys
 from tracer.brands import Brands
 from tracer.enrichment import ClientEnricher
 from tracer.events import Event
+from tracer.keyring import KeyRing
 from tracer.redis_cluster import REDIS_ERRORS, AnyRedis, run_script
+from tracer.settings import Settings
 from tracer.store import EventStore, StoreUnavailable, WriteResult
 from tracer.webhooks import ENQUEUE_SCRIPT, enqueue_arguments
 
@@ -54,6 +56,8 @@ class BatcherStats:
     redis_failures: int = 0
     # Events stored without client info because deriving it failed (logged).
     enrichment_failures: int = 0
+    # Raw hits dropped (never stored), by reason: an open's token that does not open, ...
+    dropped: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -74,6 +78,8 @@ class BatchReport:
     stored_at: float
     write_s: float
     dead: int = 0
+    # Raw hits dropped, by reason (never stored).
+    dropped: dict[str, int] = field(default_factory=dict)
 
 
 class Batcher:
@@ -87,13 +93,16 @@ class Batcher:
         config: BatcherConfig | None = None,
         consumer: str | None = None,
         on_batch: Callable[[BatchReport], None] | None = None,
+        keyring: KeyRing | None = None,
+        trusted_proxies: str | None = None,
         enricher: ClientEnricher | None = None,
     ) -> None:
         """`client` must return bytes (no `decode_responses`); the caller opens and closes
         `client` and `store`. `shards` is `settings.queue_shards`, as the edge uses it.
         `client` may be a `RedisCluster`: every script and transaction stays in one slot.
-        `enricher` adds client info (and, with a GeoIP database, countries) to hits;
-        by default client info only."""
+        `keyring` (the edge's) opens the tokens of raw hits; `trusted_proxies` is
+        `settings.trusted_proxies`, as the edge was given it. `enricher` adds client info
+        (and, with a GeoIP database, countries) to hits; by default client info only."""
         self.client = client
         self.store = store
         self.brands = brands
@@ -101,11 +110,15 @@ class Batcher:
         self.config = config or BatcherConfig()
         self.consumer = consumer or new_consumer_id()
         self.on_batch = on_batch
-        self.enricher = enricher or ClientEnricher(brands)
         self.stats = BatcherStats()
         self.leases = ShardLeases(client, self.consumer, shards, self.config.lease_ttl_s)
         self.liveness = Liveness(client, self.consumer, shards, self.config.heartbeat_ttl_s)
         self.handoff = Handoff(brands, shards)
+        if trusted_proxies is None:
+            trusted_proxies = Settings().trusted_proxies
+        self.enrich = Enricher(
+            brands, keyring, trusted_proxies, clients=enricher or ClientEnricher(brands)
+        )
         self.jobs = PeriodicJobs(client, store, brands, shards, self.config, self.consumer)
         self.should_exit = False
         self.force_exit = False
@@ -290,9 +303,8 @@ class Batcher:
         return not await self.liveness.has_processing_lists([self.consumer, *alive, *dead])
 
     async def _process(self, group: list[Batch]) -> None:
-        decoded = [decode_batch(batch.items) for batch in group]
-        for part in decoded:
-            self.stats.enrichment_failures += enrich_batch(part, self.enricher)[1]
+        decoded = [decode_batch(batch.items, self.enrich) for batch in group]
+        self.stats.enrichment_failures += self.enrich.take_client_failures()
         events = [event for part in decoded for event in part.events]
         payloads = [payload for part in decoded for payload in part.payloads]
         started = time.perf_counter()
@@ -320,13 +332,20 @@ class Batcher:
         stats.duplicates += result.duplicates
         stats.dead += dead
         stats.webhook_jobs += sum(len(v.payloads) for v in jobs.values())
+        dropped = _count(reason for part in decoded for reason in part.dropped)
+        for reason, count in dropped.items():
+            stats.dropped[reason] = stats.dropped.get(reason, 0) + count
         for batch, entries in zip(group, dead_by_batch, strict=True):
             if entries:
                 logger.warning("Dead-lettered %d payload(s) of shard %d: %s", len(entries),
                                batch.shard, entries[0][0])  # fmt: skip
         if self.on_batch is not None:
             shards = [batch.shard for batch in group]
-            self.on_batch(BatchReport(shards, stored, result, time.time(), write_s, dead=dead))
+            self.on_batch(
+                BatchReport(
+                    shards, stored, result, time.time(), write_s, dead=dead, dropped=dropped
+                )
+            )
 
     async def _write(
         self, group: list[Batch], events: list[Event], payloads: list[bytes]
@@ -457,6 +476,13 @@ async def _stop_task(task: asyncio.Task, interval_s: float = 0.1, attempts: int 
                 task.result()
             return
     logger.error("Background task %s did not stop; leaving it behind", task.get_name())
+
+
+def _count(reasons: Iterable[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for reason in reasons:
+        counts[reason] = counts.get(reason, 0) + 1
+    return counts
 
 
 def _dead_entries(

@@ -47,6 +47,7 @@ from bench.wrk.workload import (
 )
 from tracer import revocations
 from tracer.brands import Brand, load_brands
+from tracer.hits import hits_in
 from tracer.redis_keys import REVOCATIONS, event_shard
 from tracer.redis_server import free_port
 from tracer.settings import DEFAULT_CONFIG, load_settings
@@ -121,8 +122,13 @@ def queue_shards() -> int:
 
 
 def edge_events(store: redis.Redis) -> int:
-    """Events waiting in the queue: the sum of LLEN over the shards."""
-    return sum(int(store.llen(event_shard(shard))) for shard in range(queue_shards()))
+    """Events waiting in the queue: the hits of every entry of every shard (an entry is one
+    flush's hit batch; its array header counts its hits)."""
+    return sum(
+        hits_in(raw)
+        for shard in range(queue_shards())
+        for raw in store.lrange(event_shard(shard), 0, -1)
+    )
 
 
 def celery_messages(store: redis.Redis) -> int:

@@ -5,10 +5,12 @@ off (`bench/baselines/edge_variants.py`), next to the bare granian app, in one r
     python -m bench.edge_breakdown --quick    # 1 round of 4 s
 
 Server pinned to core 0 with a private redis-server, wrk (-t1 -c64) on core 1, cycling
-through 20,000 distinct click tokens. For each variant the table shows req/s and the time
-per request it adds to the previous row. Comparing these with the same code's CPU time
-in-process (a few µs each) shows how much more Python work costs inside granian, where the
-runtime thread that parses requests shares the core with the Python thread.
+through 20,000 distinct click tokens (and as many open tokens for the open rows). For each
+variant the table shows req/s and the time per request it adds to the previous row of its
+route; `no-journal` against `full` is what the kill -9 journal costs. Comparing these
+with the same code's CPU time in-process (a few µs each) shows how much more Python
+work costs inside granian, where the runtime thread that parses requests shares the core
+with the Python thread.
 """
 
 from __future__ import annotations
@@ -30,7 +32,18 @@ from bench.baselines.launch import GRANIAN_FLAGS
 from tracer.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
-VARIANTS = ("bare", "dispatch", "decode", "request-path", "full")
+# (variant, route): the bare app first, then the click path and the open path part by part.
+VARIANTS = (
+    ("bare", "click"),
+    ("dispatch", "click"),
+    ("decode", "click"),
+    ("request-path", "click"),
+    ("no-journal", "click"),
+    ("full", "click"),
+    ("request-path", "open"),
+    ("no-journal", "open"),
+    ("full", "open"),
+)
 LINKS = 20_000
 LUA = """
 local paths = {}
@@ -108,31 +121,57 @@ def _requests_per_s(port: int, script: Path, seconds: int) -> float:
     return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
 
 
-def _measure(variant: str, env: dict[str, str], script: Path, seconds: int) -> float:
+def _measure(
+    variant: str, env: dict[str, str], script: Path, seconds: int, redis_pid: int
+) -> tuple[float, float]:
+    """(req/s, CPU µs per request of the server's processes and redis-server)."""
     port = _free_port()
     server = _serve(variant, port, env)
     try:
         _requests_per_s(port, script, 1)  # warm-up
-        return _requests_per_s(port, script, seconds)
+        pids = [server.pid, *_children(server.pid), redis_pid]
+        cpu_before = sum(_cpu_s(pid) for pid in pids)
+        rate = _requests_per_s(port, script, seconds)
+        cpu = sum(_cpu_s(pid) for pid in pids) - cpu_before
+        return rate, cpu / (rate * seconds) * 1e6
     finally:
         server.terminate()
         server.wait(30)
 
 
-def _links(env: dict[str, str], path: Path) -> None:
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _links(env: dict[str, str], path: Path, route: str) -> None:
+    kind = (
+        ["click", "--url", "https://northjobs.example/jobs/42?ref=mail"]
+        if route == "click"
+        else ["open", "--position", "footer"]
+    )
     output = subprocess.run(
         [
             sys.executable,
             "-m",
             "cli",
             "link",
-            "click",
+            *kind,
             "--brand",
             "northjobs",
             "--message-id",
             "bench",
-            "--url",
-            "https://northjobs.example/jobs/42?ref=mail",
             "--recipient",
             "reader@example.com",
             "--campaign",
@@ -170,27 +209,53 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "REDIS_URL": redis_server.url,
                 "TRACER_LOG_LEVEL": "WARNING",
             }
-            paths = work / "paths.txt"
-            _links(env, paths)
-            script = work / "cycle.lua"
-            script.write_text(LUA % paths)
-            rates: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
+            scripts = {}
+            for route in ("click", "open"):
+                paths = work / f"{route}-paths.txt"
+                _links(env, paths, route)
+                scripts[route] = work / f"{route}.lua"
+                scripts[route].write_text(LUA % paths)
+            rates: dict[tuple[str, str], list[float]] = {row: [] for row in VARIANTS}
+            cpus: dict[tuple[str, str], list[float]] = {row: [] for row in VARIANTS}
+            assert redis_server.process is not None
             for _ in range(rounds):  # interleaved: drift on a shared machine hits every row
-                for variant in VARIANTS:
-                    rates[variant].append(_measure(variant, env, script, seconds))
+                for variant, route in VARIANTS:
+                    rate, cpu = _measure(
+                        variant, env, scripts[route], seconds, redis_server.process.pid
+                    )
+                    rates[variant, route].append(rate)
+                    cpus[variant, route].append(cpu)
     print(
-        f"\nThe edge's click, part by part, under granian (median of {rounds} round(s) of "
-        f"{seconds} s; server + redis on core 0, wrk -c64 on core 1)"
+        f"\nThe edge's click and open, part by part, under granian (median of {rounds} "
+        f"round(s) of {seconds} s; server + redis on core 0, wrk -c64 on core 1)"
     )
-    print(f"{'variant':<14} {'req/s':>9} {'µs/request':>11} {'adds µs':>8}  vs bare")
-    previous = None
-    base = statistics.median(rates["bare"])
-    for variant in VARIANTS:
-        rate = statistics.median(rates[variant])
+    print(
+        f"{'variant':<20} {'req/s':>9} {'µs/request':>11} {'adds µs':>8}  vs bare  "
+        f"{'spread (min-max req/s)':>24}  {'CPU µs/req':>10}  CPU vs bare"
+    )
+    previous: float | None = None
+    base = statistics.median(rates["bare", "click"])
+    base_cpu = statistics.median(cpus["bare", "click"])
+    for variant, route in VARIANTS:
+        samples = rates[variant, route]
+        rate = statistics.median(samples)
+        cpu = statistics.median(cpus[variant, route])
         per_request = 1e6 / rate
+        if variant == "request-path" and route == "open":
+            previous = 1e6 / base  # the open rows add to the bare app's time
         added = "" if previous is None else f"{per_request - previous:8.1f}"
-        print(f"{variant:<14} {rate:>9,.0f} {per_request:>11.1f} {added:>8}  {rate / base:6.0%}")
+        name = variant if variant == "bare" else f"{route} {variant}"
+        spread = f"{min(samples):,.0f}-{max(samples):,.0f}"
+        print(
+            f"{name:<20} {rate:>9,.0f} {per_request:>11.1f} {added:>8}  {rate / base:6.0%}  "
+            f"{spread:>24}  {cpu:>10.1f}  {base_cpu / cpu:10.0%}"
+        )
         previous = per_request
+    print(
+        "CPU µs/req: user+system CPU of the server's processes and redis-server over the "
+        "measured run, per request answered (less sensitive than req/s to other work on "
+        "the machine); CPU vs bare: bare's CPU per request / the row's."
+    )
     return 0
 
 

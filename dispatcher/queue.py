@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 
 from tracer import heartbeats, redis_keys
 from tracer.redis_cluster import AnyRedis, run_script
@@ -70,6 +71,20 @@ class WebhookQueue:
     async def take(self, shard: int, limit: int) -> list[bytes]:
         keys = [redis_keys.webhook_shard(shard), self.processing(shard)]
         return await self._take(keys=keys, args=[limit])
+
+    async def unknown_jobs(self, shard: int, held: Counter[bytes]) -> list[bytes]:
+        """Jobs in our processing list of `shard` that we do not hold: moved there by a take
+        whose reply was lost (Redis died after running it). Taking them again is safe: a
+        job held and acked meanwhile is at worst delivered twice (receivers dedupe on
+        webhook-id), never lost."""
+        unclaimed = Counter(held)
+        unknown = []
+        for raw in await self.redis.lrange(self.processing(shard), 0, -1):
+            if unclaimed[raw] > 0:
+                unclaimed[raw] -= 1
+            else:
+                unknown.append(raw)
+        return unknown
 
     async def wait_take(self, shard: int, timeout_s: float) -> bytes | None:
         """Block until one job arrives (or `timeout_s` passes), so that an idle dispatcher

@@ -299,6 +299,11 @@ class Dispatcher:
             if not room:
                 continue
             try:
+                if failures:
+                    # A take may have run in Redis with its reply lost: its jobs sit in
+                    # our processing list, unknown to us. Take them up again first.
+                    for raw in await self.queue.unknown_jobs(shard, self.settler.held[shard]):
+                        self._accept(shard, raw)
                 wanted = min(room, self.options.fetch_batch)
                 raws = await self._take(shard, wanted)
                 taken = len(raws)
@@ -348,6 +353,7 @@ class Dispatcher:
     def _accept(self, shard: int, raw: bytes) -> None:
         if self.should_exit.is_set():
             return  # taken while stopping: left in the processing list, requeued on leaving
+        self.settler.hold(shard, raw)
         try:
             job = decode_job(raw)
         except (msgspec.DecodeError, msgspec.ValidationError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections import Counter, defaultdict
 
 import msgspec
 
@@ -39,6 +40,9 @@ class Settler:
         self.rng = rng or random.Random()
         # Processing list and pending hash of each shard, named once.
         self._keys: dict[int, tuple[str, str]] = {}
+        # Per shard, the jobs taken and not acked yet (by their bytes): what this process
+        # knows sits in its processing list (`WebhookQueue.unknown_jobs` needs it).
+        self.held: dict[int, Counter[bytes]] = defaultdict(Counter)
         # Retry-After is honoured, up to the longest step of the schedule.
         self.max_wait_s = max(options.retry_schedule_s, default=0.0)
 
@@ -136,7 +140,16 @@ class Settler:
         diverted, not waiting for a retry) also counts it out of its endpoint's depth."""
         return self._ack(claim.shard, claim.raw, claim.job.endpoint if settled else "")
 
+    def hold(self, shard: int, raw: bytes) -> None:
+        """A job was taken: it stays held until its ack is written."""
+        self.held[shard][raw] += 1
+
     def _ack(self, shard: int, raw: bytes, endpoint: str = "") -> Command:
+        held = self.held[shard]
+        if held[raw] > 1:
+            held[raw] -= 1
+        else:
+            held.pop(raw, None)
         keys = self._keys.get(shard)
         if keys is None:
             keys = self._keys[shard] = (

@@ -1,8 +1,11 @@
 """The edge: a bare ASGI application answering clicks, opens and unsubscribes.
 
-The request path decodes the token in-process, classifies the request, appends the event
-to the recorder's buffer and sends a precomputed (or nearly) response. It never waits for
-Redis or any other I/O; only the unsubscribe POST reads its own request body.
+The request path does only what the answer needs: a click opens its token (the
+destination is inside it) and redirects; an open checks its token's shape and sends the
+pixel. Each answered request leaves a raw hit (`tracer.hits`) with the recorder, which
+journals it before the answer goes out; the batcher opens open tokens, finds the client
+address and classifies. Nothing on the request path waits for Redis or any other I/O;
+only the unsubscribe POST reads its own request body.
 """
 
 from __future__ import annotations
@@ -13,12 +16,12 @@ import os
 import traceback
 import urllib.parse
 from collections.abc import Awaitable, Callable
-from time import perf_counter, time
+from time import time
 from typing import Any
 
 from edge import responses
 from edge.forms import BodyTimeout, read_form
-from edge.hits import Hit, HitEncoder
+from edge.journal import DEFAULT_JOURNAL_BYTES
 from edge.lru import LruCache
 from edge.metrics import EdgeMetrics, SnapshotStore, render
 from edge.metrics_port import MetricsPort
@@ -26,8 +29,8 @@ from edge.recorder import EventRecorder
 from edge.responses import EMPTY_BODY, PIXEL, REDIRECT_HEADERS, Response
 from edge.revocations import RevocationSync
 from edge.sites import Site, SiteDirectory
-from edge.trust import ClientAddress
 from edge.unknown_slugs import UnknownSlugs
+from tracer import hits
 from tracer.context import Context
 from tracer.errors import TokenError
 from tracer.events import EventIds
@@ -35,7 +38,7 @@ from tracer.redis_cluster import REDIS_ERRORS
 from tracer.revocations import RevocationSet
 from tracer.slugs import is_slug
 from tracer.slugs import resolve as resolve_slug
-from tracer.tokens import CLICK, OPEN, UNSUBSCRIBE, LinkPayload, TokenCodec
+from tracer.tokens import CLICK, UNSUBSCRIBE, LinkPayload, TokenCodec, TokenShape
 
 logger = logging.getLogger("tracer.edge")
 
@@ -50,6 +53,15 @@ MAX_FORM_BYTES = 16384
 SHORT_LINK_CACHE_SIZE = 100_000
 SNAPSHOT_INTERVAL_S = 1.0
 ONE_CLICK = b"List-Unsubscribe=One-Click"
+# The status each recording route answers with (the request counter's `status` label).
+_STATUS_OF_ROUTE = {
+    hits.CLICK: 302,
+    hits.SHORT_LINK: 302,
+    hits.REVOKED_CLICK: 302,
+    hits.OPEN: 200,
+    hits.UNSUBSCRIBE_VIEW: 200,
+    hits.UNSUBSCRIBE: 200,
+}
 
 
 class Edge:
@@ -60,14 +72,13 @@ class Edge:
         self.settings = settings
         self.sites = SiteDirectory(context.brands)
         self.codec = TokenCodec(context.keyring)
+        self.token_shape = TokenShape(context.keyring)
         self.ids = EventIds()
         self.metrics = EdgeMetrics()
         self._click_latency = self.metrics.latency_of("click")
         self._open_latency = self.metrics.latency_of("open")
         self._short_link_latency = self.metrics.latency_of("short_link")
         self.snapshots = SnapshotStore(settings.metrics_dir)
-        self.client_address = ClientAddress(settings.trusted_proxies)
-        self.encode_hits = HitEncoder(self.client_address, self.metrics)
         self._sites_by_host = self.sites.cached
         self.recorder: EventRecorder | None = None
         self.short_links = LruCache(SHORT_LINK_CACHE_SIZE)
@@ -75,96 +86,115 @@ class Edge:
         # Replaced as a whole by `RevocationSync` whenever the rules change.
         self.revoked = RevocationSet()
         self.producer = producer
-        self._record: Callable[[Hit], None] = _not_started
+        # Size of the worker's journal ring (0: no journal; only benchmarks turn it off).
+        self.journal_bytes = DEFAULT_JOURNAL_BYTES
+        self._record: Callable[[tuple], None] = _not_started
+        self._shard_of: Callable[[str], int] = _not_started
         self._routes = {
             "/c/": self._click,
             "/o/": self._open,
             "/u/": self._unsubscribe,
             "/s/": self._short_link,
         }
+        # /metrics is not among them: it names every brand and its traffic, so it is
+        # served on a loopback-only port of its own (edge.metrics_port).
         self._exact = {
             "/healthz": self._healthz,
             "/readyz": self._readyz,
         }
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            if scope["type"] == "lifespan":
-                await self._lifespan(receive, send)
-            return
-        path: str = scope["path"]
-        handler = self._routes.get(path[:3])
-        try:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """The ASGI application. A plain function that returns the route handler's own
+        coroutine: one coroutine per request rather than two (under granian every µs of
+        Python on the request path costs several of throughput). Each handler therefore
+        catches its own failures (`_failed`)."""
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            handler = self._routes.get(path[:3])
             if handler is not None and len(path) <= MAX_PATH_CHARS:
-                await handler(scope, receive, send, path)
-            else:
-                await self._other(scope, receive, send, path)
-        except Exception:  # a bug must not become a 500 page or a dropped connection
-            error_id = os.urandom(6).hex()
-            logger.error("request %s failed on %s\n%s", error_id, path[:3], traceback.format_exc())
-            self.metrics.reject("internal_error")
-            await _answer(send, responses.NOT_FOUND, scope["method"])
+                return handler(scope, receive, send, path)
+            return self._other(scope, receive, send, path)
+        if scope["type"] == "lifespan":
+            return self._lifespan(receive, send)
+        return _ignored()
+
+    async def _failed(self, scope: Scope, send: Send, path: str) -> None:
+        """A bug must not become a 500 page or a dropped connection: log it, answer 404."""
+        error_id = os.urandom(6).hex()
+        logger.error("request %s failed on %s\n%s", error_id, path[:3], traceback.format_exc())
+        self.metrics.reject("internal_error")
+        await _answer(send, responses.NOT_FOUND, scope["method"])
 
     # --- routes -----------------------------------------------------------------------------
-    # The click and open handlers are the hot path: they find the brand, open the token,
-    # answer, and leave a `Hit` for the flusher to classify and encode (edge/hits.py).
+    # The click and open handlers are the hot path: find the brand, check or open the token,
+    # leave a raw hit with the recorder, answer. The batcher does everything else.
 
     async def _click(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        started = perf_counter()
-        headers = scope["headers"]
-        site = self._site(headers)
-        method = scope["method"]
-        if site is None or (method != "GET" and method != "HEAD"):
-            return await self._refuse(send, site, method)
-        payload = self._payload(path[3:], site, CLICK)
-        if payload is None:
-            return await self._answer_site(send, site.landing, method)
-        await send(self._redirect("click", site, payload, headers, scope, method))
-        await send(EMPTY_BODY)
-        self._click_latency(perf_counter() - started)
+        try:
+            now = time()
+            headers = dict(scope["headers"])
+            site = self._site(headers)
+            method = scope["method"]
+            if site is None or (method != "GET" and method != "HEAD"):
+                return await self._refuse(send, site, method)
+            opened = self._opened(path[3:], site, CLICK)
+            if opened is None:
+                return await self._answer_site(send, site.landing, method)
+            await send(self._redirect(hits.CLICK, site, opened, headers, scope, method, now))
+            await send(EMPTY_BODY)
+            self._click_latency(time() - now)
+        except Exception:
+            await self._failed(scope, send, path)
 
     async def _short_link(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        started = perf_counter()
-        headers = scope["headers"]
-        site = self._site(headers)
-        method = scope["method"]
-        if site is None or (method != "GET" and method != "HEAD"):
-            return await self._refuse(send, site, method)
-        slug = path[3:]
-        token = self.short_links.get(slug)
-        if token is None:
-            # A slug not seen by this worker yet: the only lookup on any request path.
-            token = await self._resolve_slug(slug)
+        try:
+            now = time()
+            headers = dict(scope["headers"])
+            site = self._site(headers)
+            method = scope["method"]
+            if site is None or (method != "GET" and method != "HEAD"):
+                return await self._refuse(send, site, method)
+            slug = path[3:]
+            token = self.short_links.get(slug)
             if token is None:
+                # A slug not seen by this worker yet: the only lookup on any request path.
+                token = await self._resolve_slug(slug)
+                if token is None:
+                    return await self._answer_site(send, site.landing, method)
+            opened = self._opened(token, site, CLICK)
+            if opened is None:
                 return await self._answer_site(send, site.landing, method)
-        payload = self._payload(token, site, CLICK)
-        if payload is None:
-            return await self._answer_site(send, site.landing, method)
-        await send(self._redirect("short_link", site, payload, headers, scope, method))
-        await send(EMPTY_BODY)
-        self._short_link_latency(perf_counter() - started)
+            await send(self._redirect(hits.SHORT_LINK, site, opened, headers, scope, method, now))
+            await send(EMPTY_BODY)
+            self._short_link_latency(time() - now)
+        except Exception:
+            await self._failed(scope, send, path)
 
     def _redirect(
         self,
         route: str,
         site: Site,
-        payload: LinkPayload,
-        headers: list[tuple[bytes, bytes]],
+        opened: tuple[bytes, LinkPayload],
+        headers: dict[bytes, bytes],
         scope: Scope,
         method: str,
+        now: float,
     ) -> dict[str, Any]:
         """Record the click and return the start of its 302 response. (A plain call, not a
         coroutine: on the hot path every coroutine frame counts.)"""
-        now = time()
+        plain, payload = opened
         event_id = self.ids.next(now)
         if payload.brand in self.revoked.brands:  # the one lookup while a brand has no rule
             rule = self.revoked.rule_for(payload)
             if rule is not None:
-                # Revoked: to the landing page, recorded as a revoked click with its rule.
-                client = scope["client"]
+                # Revoked: to the landing page, recorded as a revoked click with the kind
+                # of its rule (in the hit's list_id: the batcher makes it a reason code).
                 self._record(
-                    ("revoked_click", site, payload, headers, client, method, now, event_id, rule)
-                )
+                    (hits.REVOKED_CLICK, site.id, "", plain, headers.get(b"user-agent", b""),
+                     headers.get(b"x-forwarded-for", b""), scope["client"], method, now,
+                     event_id, rule, self._shard_of(payload.message_id))
+                )  # fmt: skip
+                site.counts[hits.REVOKED_CLICK] += 1
                 return site.landing.start
         location = site.redirects.location(
             payload.url,
@@ -175,7 +205,13 @@ class Edge:
             payload.link,
             event_id,
         )
-        self._record((route, site, payload, headers, scope["client"], method, now, event_id, None))
+        # The fields of `tracer.hits.RawHit`, in order.
+        self._record(
+            (route, site.id, "", plain, headers.get(b"user-agent", b""),
+             headers.get(b"x-forwarded-for", b""), scope["client"], method, now, event_id,
+             None, self._shard_of(payload.message_id))
+        )  # fmt: skip
+        site.counts[route] += 1
         return {
             "type": "http.response.start",
             "status": 302,
@@ -183,26 +219,41 @@ class Edge:
         }
 
     async def _open(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        started = perf_counter()
-        headers = scope["headers"]
-        site = self._site(headers)
-        method = scope["method"]
-        if site is None or (method != "GET" and method != "HEAD"):
-            return await self._refuse(send, site, method)
-        token = path[3:-4] if path.endswith(".gif") else path[3:]
-        payload = self._payload(token, site, OPEN)
-        if payload is None:
-            return await self._answer_site(send, responses.PIXEL_NOT_FOUND, method)
-        now = time()
-        self._record(
-            ("open", site, payload, headers, scope["client"], method, now, self.ids.next(now), None)
-        )
-        await send(PIXEL.start)
-        await send(PIXEL.body if method == "GET" else PIXEL.head_body)
-        self._open_latency(perf_counter() - started)
+        """The pixel does not depend on the token: only its shape is checked here; the
+        batcher opens it, and counts and drops it if it does not authenticate."""
+        try:
+            now = time()
+            headers = dict(scope["headers"])
+            site = self._site(headers)
+            method = scope["method"]
+            if site is None or (method != "GET" and method != "HEAD"):
+                return await self._refuse(send, site, method)
+            token = path[3:-4] if path.endswith(".gif") else path[3:]
+            if not self.token_shape(token):
+                self.metrics.reject(self.token_shape.problem(token))
+                return await self._answer_site(send, responses.PIXEL_NOT_FOUND, method)
+            self._record(
+                (hits.OPEN, site.id, token, b"", headers.get(b"user-agent", b""),
+                 headers.get(b"x-forwarded-for", b""), scope["client"], method, now,
+                 self.ids.next(now), None, hits.ANY_SHARD)
+            )  # fmt: skip
+            site.counts[hits.OPEN] += 1
+            await send(PIXEL.start)
+            await send(PIXEL.body if method == "GET" else PIXEL.head_body)
+            self._open_latency(time() - now)
+        except Exception:
+            await self._failed(scope, send, path)
 
     async def _unsubscribe(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        headers = scope["headers"]
+        try:
+            await self._unsubscribe_page(scope, receive, send, path)
+        except Exception:
+            await self._failed(scope, send, path)
+
+    async def _unsubscribe_page(
+        self, scope: Scope, receive: Receive, send: Send, path: str
+    ) -> None:
+        headers = dict(scope["headers"])
         site = self._site(headers)
         method = scope["method"]
         if site is None:
@@ -211,26 +262,13 @@ class Edge:
             return await self._reject(
                 send, "method", responses.UNSUBSCRIBE_METHOD_NOT_ALLOWED, method
             )
-        payload = self._payload(path[3:], site, UNSUBSCRIBE)
-        if payload is None:
+        opened = self._opened(path[3:], site, UNSUBSCRIBE)
+        if opened is None:
             page = site.landing if method != "POST" else site.invalid_page
             return await self._answer_site(send, page, method)
-        now = time()
-        client = scope["client"]
+        _plain, payload = opened
         if method != "POST":
-            self._record(
-                (
-                    "unsubscribe_view",
-                    site,
-                    payload,
-                    headers,
-                    client,
-                    method,
-                    now,
-                    self.ids.next(now),
-                    None,
-                )
-            )
+            self._record_page(hits.UNSUBSCRIBE_VIEW, site, opened, headers, scope, None)
             page = responses.html_response(200, site.pages.confirm(payload.hint, payload.list_id))
             return await _answer(send, page, method)
         try:
@@ -243,29 +281,35 @@ class Edge:
         if list_id is None:
             page = responses.html_response(400, site.pages.confirm(payload.hint, payload.list_id))
             return await self._reject(send, "bad_form", page, method)
-        self._record(
-            (
-                "unsubscribe",
-                site,
-                payload,
-                headers,
-                client,
-                method,
-                now,
-                self.ids.next(now),
-                list_id,
-            )
-        )
+        self._record_page(hits.UNSUBSCRIBE, site, opened, headers, scope, list_id)
         await _answer(
             send, responses.html_response(200, site.pages.done(payload.hint, list_id)), method
         )
 
-    def _site(self, headers: list[tuple[bytes, bytes]]) -> Site | None:
+    def _record_page(
+        self,
+        route: str,
+        site: Site,
+        opened: tuple[bytes, LinkPayload],
+        headers: dict[bytes, bytes],
+        scope: Scope,
+        list_id: str | None,
+    ) -> None:
+        now = time()
+        plain, payload = opened
+        self._record(
+            (route, site.id, "", plain, headers.get(b"user-agent", b""),
+             headers.get(b"x-forwarded-for", b""), scope["client"], scope["method"], now,
+             self.ids.next(now), list_id, self._shard_of(payload.message_id))
+        )  # fmt: skip
+        site.counts[route] += 1
+
+    def _site(self, headers: dict[bytes, bytes]) -> Site | None:
         """The brand whose tracking host the request names (None: no Host, or not ours)."""
-        for name, value in headers:
-            if name == b"host":
-                return self._sites_by_host(value) or self.sites.find(value)
-        return None
+        host = headers.get(b"host")
+        if host is None:
+            return None
+        return self._sites_by_host(host) or self.sites.find(host)
 
     async def _refuse(self, send: Send, site: Site | None, method: str) -> None:
         if site is None:
@@ -295,14 +339,17 @@ class Edge:
         return token
 
     async def _other(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        handler = self._exact.get(path)
-        if handler is not None:
-            return await handler(scope, send)
-        reason = "path_too_long" if len(path) > MAX_PATH_CHARS else "unknown_route"
-        site = self.sites.find(dict(scope["headers"]).get(b"host", b""))
-        if site is not None and path[:3] in self._routes:
-            return await self._reject(send, reason, site.landing, scope["method"])
-        await self._reject(send, reason, responses.NOT_FOUND, scope["method"])
+        try:
+            handler = self._exact.get(path)
+            if handler is not None:
+                return await handler(scope, send)
+            reason = "path_too_long" if len(path) > MAX_PATH_CHARS else "unknown_route"
+            site = self.sites.find(dict(scope["headers"]).get(b"host", b""))
+            if site is not None and path[:3] in self._routes:
+                return await self._reject(send, reason, site.landing, scope["method"])
+            await self._reject(send, reason, responses.NOT_FOUND, scope["method"])
+        except Exception:
+            await self._failed(scope, send, path)
 
     async def _healthz(self, scope: Scope, send: Send) -> None:
         await _answer(send, responses.HEALTHY, scope["method"])
@@ -320,13 +367,15 @@ class Edge:
         return render(self.metrics, self.snapshots.others())
 
     # --- helpers --------------------------------------------------------------------------
-    def _payload(self, token: str, site: Site, kind: int) -> LinkPayload | None:
-        """The token's payload when it opens and belongs here; None (counted) otherwise."""
+    def _opened(self, token: str, site: Site, kind: int) -> tuple[bytes, LinkPayload] | None:
+        """The token's plaintext and payload when it opens and belongs here; None
+        (counted) otherwise."""
         try:
-            payload = self.codec.open(token)
+            opened = self.codec.open_plain(token)
         except TokenError as exc:
             self.metrics.reject(_token_reason(str(exc)))
             return None
+        payload = opened[1]
         if payload.brand != site.id:
             self.metrics.reject("wrong_host")
             return None
@@ -336,7 +385,7 @@ class Edge:
         if site.link_ttl_s and payload.issued + site.link_ttl_s < time():
             self.metrics.reject("expired")
             return None
-        return payload
+        return opened
 
     async def _reject(self, send: Send, reason: str, page: Response, method: str) -> None:
         self.metrics.reject(reason)
@@ -351,6 +400,14 @@ class Edge:
         if recorder is None:
             return
         stats = recorder.stats
+        self.metrics.requests.update(
+            {
+                (route, _STATUS_OF_ROUTE[route], site.id, ""): count
+                for site in self.sites.by_id.values()
+                for route, count in site.counts.items()
+                if count
+            }
+        )
         self.metrics.gauges.update(
             {
                 "tracer_edge_events_buffered": recorder.buffered,
@@ -361,6 +418,7 @@ class Edge:
         self.metrics.counters.update(
             {f"tracer_edge_{name}_total": getattr(stats, name) for name in stats.__slots__}
         )
+        self.metrics.counters["tracer_edge_journal_overflows_total"] = recorder.journal_overflows
 
     # --- lifespan ---------------------------------------------------------------------------
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -390,11 +448,12 @@ class Edge:
             flush_interval_s=settings.flush_interval_s,
             redis_timeout_s=settings.redis_timeout_s,
             producer=producer,
-            encode=self.encode_hits,
             cluster=settings.redis_cluster,
+            journal_bytes=self.journal_bytes,
         )
         await self.recorder.start()
         self._record = self.recorder.record
+        self._shard_of = self.recorder.shard_of
         self.revocations = RevocationSync(
             settings.redis_url or "redis://127.0.0.1:6379/0",
             cluster=settings.redis_cluster,
@@ -471,7 +530,11 @@ def _token_reason(message: str) -> str:
     }.get(message, "bad_token")
 
 
-def _not_started(hit: Hit) -> None:
+async def _ignored() -> None:
+    """Scopes other than http and lifespan (websocket): not served."""
+
+
+def _not_started(*hit: object) -> Any:
     raise RuntimeError("the edge has not started (lifespan startup did not run)")
 
 

@@ -1,5 +1,8 @@
 """Edge metrics: counted in-process on the hot path, summed over workers on /metrics.
 
+Request durations are only appended on the hot path and added to their histogram when a
+snapshot or a scrape needs it (at least once a second).
+
 Granian runs several worker processes and a scrape reaches only one of them. Each worker
 writes a snapshot of its counters to `<data dir>/metrics/edge-<pid>.json` once a second; the
 worker answering /metrics adds its live counters to every other worker's last snapshot.
@@ -12,28 +15,13 @@ import bisect
 import contextlib
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 
 from tracer.edge_snapshot import LATENCY_BUCKETS
 from tracer.process_metrics import cpu_seconds, rss_bytes
-
-
-class LatencyTally:
-    """Adds a route's request durations to its histogram; the hot path calls it with the
-    seconds a request took (one bound object per route, made once)."""
-
-    __slots__ = ("_buckets", "_metrics", "route")
-
-    def __init__(self, metrics: EdgeMetrics, route: str) -> None:
-        self.route = route
-        self._metrics = metrics
-        self._buckets = metrics.latency[route]
-
-    def __call__(self, seconds: float) -> None:
-        self._buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        self._metrics.latency_sum[self.route] += seconds
 
 
 class EdgeMetrics:
@@ -49,17 +37,31 @@ class EdgeMetrics:
         self.latency_sum: dict[str, float] = {}
         self.gauges: dict[str, float] = {}
         self.counters: dict[str, float] = {}
+        # route -> durations not yet added to the histogram (the hot path only appends).
+        self._pending: dict[str, list[float]] = {}
 
     def count(self, route: str, status: int, brand: str, agent: str) -> None:
         key = (route, status, brand, agent)
         self.requests[key] = self.requests.get(key, 0) + 1
 
-    def latency_of(self, route: str) -> LatencyTally:
-        """The histogram updater of `route` (the hot path's only metrics call)."""
+    def latency_of(self, route: str) -> Callable[[float], None]:
+        """The hot path's only metrics call for `route`: it appends the seconds a request
+        took; `settle` (at each snapshot or scrape) adds them to the histogram."""
         if route not in self.latency:
             self.latency[route] = [0] * (len(LATENCY_BUCKETS) + 1)
             self.latency_sum[route] = 0.0
-        return LatencyTally(self, route)
+        return self._pending.setdefault(route, []).append
+
+    def settle(self) -> None:
+        for route, pending in self._pending.items():
+            if not pending:
+                continue
+            durations = pending[:]
+            del pending[: len(durations)]
+            buckets = self.latency[route]
+            for seconds in durations:
+                buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+            self.latency_sum[route] += sum(durations)
 
     def reject(self, reason: str) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
@@ -73,6 +75,7 @@ class EdgeMetrics:
         self.latency_sum[route] += seconds
 
     def snapshot(self) -> dict[str, object]:
+        self.settle()
         return {
             "pid": os.getpid(),
             "time": time.time(),

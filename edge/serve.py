@@ -52,8 +52,9 @@ def serve(
         log_access=False,
         # Workers get this long to answer open connections and flush their buffers.
         workers_kill_timeout=30,
-        # A worker that dies is replaced while the others keep serving (granian stops
-        # everything only on a crash loop: the same worker dying again within seconds).
+        # A worker that dies is replaced while the others keep serving, and the new one
+        # replays the dead one's journal (granian stops everything only on a crash loop:
+        # the same worker dying again within seconds).
         respawn_failed_workers=True,
     )
     try:

@@ -6,8 +6,7 @@ from edge.pages import UnsubscribePages
 from edge.redirects import RedirectBuilder
 from edge.responses import Response, html_response, redirect_response
 from tracer.brands import Brand, Brands
-from tracer.classify import Classifier
-from tracer.privacy import IpTruncator
+from tracer.hits import EVENT_TYPE_OF_ROUTE
 
 _HOST_CACHE_LIMIT = 1024
 
@@ -17,26 +16,21 @@ class Site:
 
     __slots__ = (
         "brand",
-        "classifier",
-        "human_agents",
+        "counts",
         "id",
         "invalid_page",
         "landing",
         "link_ttl_s",
         "pages",
         "redirects",
-        "store_user_agent",
-        "truncate_ip",
     )
 
     def __init__(self, brand: Brand) -> None:
         self.brand = brand
         self.id = brand.id
         self.landing: Response = redirect_response(brand.landing_url.encode())
-        self.human_agents = frozenset(brand.bot_policy.human_agents)
-        self.classifier = Classifier.for_brand(brand)
-        self.truncate_ip = IpTruncator(brand.privacy.ipv4_prefix, brand.privacy.ipv6_prefix)
-        self.store_user_agent = brand.privacy.store_user_agent
+        # Requests answered and recorded, per route (their verdicts are the batcher's).
+        self.counts = dict.fromkeys(EVENT_TYPE_OF_ROUTE, 0)
         self.link_ttl_s = brand.link_ttl_days * 86400
         self.redirects = RedirectBuilder(brand)
         self.pages = UnsubscribePages(brand)

@@ -91,14 +91,14 @@ decode = _msgpack_decoder.decode
 
 
 def queued_age_s(raw: bytes | None, now: float) -> float:
-    """How long ago the encoded event at the head of a queue happened: 0 for an empty queue,
-    and for a payload that is not an event (the batcher's dead list counts those)."""
+    """How long ago the oldest hit or event of a queue entry happened: 0 for an empty queue,
+    and for a payload that decodes as neither (the batcher's dead list counts those)."""
     if raw is None:
         return 0.0
-    try:
-        return max(0.0, now - decode(raw).ts)
-    except msgspec.DecodeError:
-        return 0.0
+    from tracer.hits import oldest_ts  # the raw-hit envelope builds on this module
+
+    ts = oldest_ts(raw)
+    return 0.0 if ts is None else max(0.0, now - ts)
 
 
 def to_json(event: Event) -> bytes:

@@ -26,13 +26,22 @@ class RedisServer:
     """Runs `redis-server` on 127.0.0.1:`port` with its files under `directory`.
 
     `persistent` turns on the append-only file so data survives a restart (what `tracer up`
-    wants); tests that simulate a crash that loses data leave it off.
+    wants); tests that simulate a crash that loses data leave it off. `appendfsync` is
+    Redis's: with `everysec` a SIGKILL can lose writes Redis already acknowledged (up to
+    about two seconds of them when the disk is slow to sync); `always` loses none.
     """
 
-    def __init__(self, directory: Path, port: int | None = None, persistent: bool = True) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        port: int | None = None,
+        persistent: bool = True,
+        appendfsync: str = "everysec",
+    ) -> None:
         self.directory = Path(directory)
         self.port = port or free_port()
         self.persistent = persistent
+        self.appendfsync = appendfsync
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -54,7 +63,7 @@ class RedisServer:
             "--appendonly",
             "yes" if self.persistent else "no",
             "--appendfsync",
-            "everysec",
+            self.appendfsync,
             "--logfile",
             str(self.directory / "redis.log"),
             "--daemonize",

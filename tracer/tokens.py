@@ -9,8 +9,10 @@ redirect or made to reveal its recipient.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import os
+import re
 import time
 
 import msgspec
@@ -94,6 +96,18 @@ class TokenCodec:
 
     def open(self, token: str) -> LinkPayload:
         """The payload of `token`; raises `TokenError` for anything but an intact token."""
+        return self.open_plain(token)[1]
+
+    def open_plain(self, token: str) -> tuple[bytes, LinkPayload]:
+        """The decrypted payload bytes of `token` and their decoding (a raw hit carries
+        the bytes, so the batcher decodes them without opening the token again)."""
+        plaintext = self._decrypt(token)
+        try:
+            return plaintext, _decode_payload(plaintext)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            raise TokenError("payload does not decode") from None
+
+    def _decrypt(self, token: str) -> bytes:
         if len(token) > MAX_TOKEN_CHARS:
             raise TokenError("token too long")
         tail = len(token) & 3
@@ -112,13 +126,62 @@ class TokenCodec:
                 raise TokenError("unknown token version")
             raise TokenError("unknown or retired key id")
         try:
-            plaintext = opener.decrypt(raw[3:15], raw[15:], header)
+            return opener.decrypt(raw[3:15], raw[15:], header)
         except InvalidTag:
             raise TokenError("authentication failed") from None
-        try:
-            return _decode_payload(plaintext)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            raise TokenError("payload does not decode") from None
+
+
+def decode_payload(plaintext: bytes) -> LinkPayload:
+    """A payload from the bytes `TokenCodec.open_plain` returned (raises msgspec errors)."""
+    return _decode_payload(plaintext)
+
+
+class TokenShape:
+    """The structure-only check of a token, for requests answered without opening it (the
+    open pixel): length, alphabet, version byte and a known key id. No decryption: the
+    batcher opens the token later and drops it, counted, if it does not authenticate.
+
+    The first four characters of a token are exactly the base64 of its three header
+    bytes (version and key id), so the header check is one set lookup."""
+
+    def __init__(self, ring: KeyRing) -> None:
+        self._headers = frozenset(
+            _b64url(bytes((VERSION,)) + key_id.to_bytes(2, "big")) for key_id in ring.usable()
+        )
+        self._fullmatch = re.compile(
+            f"[A-Za-z0-9_-]{{{_MIN_TOKEN_CHARS},{MAX_TOKEN_CHARS}}}"
+        ).fullmatch
+
+    def __call__(self, token: str) -> bool:
+        # Deleting the alphabet's bytes leaves nothing of a well-formed token: a C loop over
+        # a 256-entry table, three times faster than the regular expression.
+        return (
+            token[:4] in self._headers
+            and _MIN_TOKEN_CHARS <= len(token) <= MAX_TOKEN_CHARS
+            and token.isascii()
+            and not token.encode("ascii").translate(None, _ALPHABET_BYTES)
+        )
+
+    def problem(self, token: str) -> str:
+        """Why `token` has the wrong shape (for the rejection counter)."""
+        if len(token) > MAX_TOKEN_CHARS:
+            return "token_too_long"
+        if len(token) < _MIN_TOKEN_CHARS or self._fullmatch(token) is None:
+            return "bad_encoding"
+        if token[:4] not in self._headers:
+            if not token.startswith(_b64url(bytes((VERSION,)))[:2]):
+                return "bad_version"
+            return "unknown_key"
+        return "bad_token"
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+_ALPHABET_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# The shortest token: header, nonce, tag and one byte of payload, in base64 without padding.
+_MIN_TOKEN_CHARS = (MIN_TOKEN_BYTES * 4 + 2) // 3
 
 
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")

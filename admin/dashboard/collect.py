@@ -95,7 +95,7 @@ class Collector:
         dispatcher_samples, dispatcher_source = dispatchers
         self.window.add(_reading(now, edge, batcher_samples))
         queue = sections.queue_section(redis_reading)
-        edge_section = sections.edge_section(edge, self.window)
+        edge_section = sections.edge_section(edge, self.window, batcher_samples)
         batcher_section = sections.batcher_section(batcher_samples, self.window)
         self.window.record(
             Point(

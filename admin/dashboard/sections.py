@@ -26,7 +26,7 @@ from tracer.webhooks import endpoints
 ALL_ROUTES = ""
 
 
-def edge_section(reading: EdgeReading, window: Window) -> Edge:
+def edge_section(reading: EdgeReading, window: Window, batchers: Samples | None = None) -> Edge:
     by_route = reading.requests_by_route()
     return Edge(
         requests=sum(by_route.values()),
@@ -59,18 +59,23 @@ def edge_section(reading: EdgeReading, window: Window) -> Edge:
             )
             for reason, count in sorted(reading.rejected.items(), key=lambda item: -item[1])
         ],
-        agents=_agents(reading),
+        agents=_agents(batchers),
     )
 
 
-def _agents(reading: EdgeReading) -> dict[str, dict[str, int]]:
-    """Answered requests per brand and traffic verdict (rejected requests have no brand)."""
+def _agents(batchers: Samples | None) -> dict[str, dict[str, int]]:
+    """Recorded events per brand and traffic verdict: the batchers classify raw hits, so
+    the verdicts are theirs (`tracer_batcher_events_total`), summed over the batchers."""
     agents: dict[str, dict[str, int]] = {}
-    for (route, _status, brand, agent), count in reading.requests.items():
-        if route == "rejected" or not brand:
+    if batchers is None:
+        return agents
+    for labels, count in batchers.series("tracer_batcher_events_total").items():
+        named = dict(labels)
+        brand, agent = named.get("brand", ""), named.get("agent", "")
+        if not brand or not agent:
             continue
         per_agent = agents.setdefault(brand, {})
-        per_agent[agent] = per_agent.get(agent, 0) + count
+        per_agent[agent] = per_agent.get(agent, 0) + int(count)
     return agents
 
 

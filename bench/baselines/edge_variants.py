@@ -3,8 +3,9 @@ granian (`bench.edge_breakdown`). Selected by `EDGE_VARIANT`:
 
 - `dispatch`: the edge's routing and lifespan (recorder running), then a precomputed 302;
 - `decode`: … plus opening the click's token;
-- `request-path`: the edge's whole click handler, with the hit dropped instead of recorded;
-- `full`: the edge as shipped (hits classified, encoded and pushed to Redis).
+- `request-path`: the edge's whole handler, with the raw hit dropped instead of recorded;
+- `no-journal`: the edge as shipped but without the journal (what the journal costs);
+- `full`: the edge as shipped (raw hits encoded, journaled, pushed to Redis).
 
 Only for measurements: `python -m bench.edge_breakdown` runs each under granian.
 """
@@ -28,9 +29,12 @@ def create_app() -> Edge:
         edge._routes["/c/"] = _decode_then_answer(edge)
     elif variant == "request-path":
         _drop_hits(edge)
+    elif variant == "no-journal":
+        edge.journal_bytes = 0
     elif variant != "full":
         raise SystemExit(
-            f"EDGE_VARIANT={variant!r} is not one of dispatch, decode, request-path, full"
+            f"EDGE_VARIANT={variant!r} is not one of dispatch, decode, request-path, "
+            "no-journal, full"
         )
     return edge
 
@@ -54,6 +58,6 @@ def _drop_hits(edge: Edge) -> None:
 
     async def startup_dropping_hits() -> None:
         await startup()
-        edge._record = lambda hit: None
+        edge._record = lambda *hit: None
 
     edge.startup = startup_dropping_hits  # type: ignore[method-assign]

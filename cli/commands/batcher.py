@@ -41,10 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--lease-ttl",
         type=float,
-        default=_DEFAULTS.lease_ttl_s,
+        default=None,
         metavar="SECONDS",
         help="shard lease and heartbeat TTL: a dead batcher's work is taken over after "
-        f"about this long (default {_DEFAULTS.lease_ttl_s:g})",
+        f"about this long (default: TRACER_BATCHER_LEASE_TTL_S or {_DEFAULTS.lease_ttl_s:g})",
     )
     parser.add_argument(
         "--grace",
@@ -91,7 +91,6 @@ def run(args: argparse.Namespace) -> int:
     config = load_batcher_config(
         batch_max_events=max(1, args.batch_size),
         lease_ttl_s=args.lease_ttl,
-        heartbeat_ttl_s=args.lease_ttl,
         shutdown_grace_period_s=args.grace,
         periodic_jobs=not args.no_periodic_jobs,
         metrics_host=args.metrics_host,

@@ -23,6 +23,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import EXAMPLE_BRANDS, ROOT, environment_without_settings
+from tests.edge.conftest import register_keyring
 from tracer.brands import Brands
 from tracer.keyring import KeyRing, new_keyring, write_keyring
 from tracer.links import LinkBuilder
@@ -110,6 +111,10 @@ def admin_env(data_dir: Path, keyring_file: Path, redis_url: str, **extra: str) 
     return env
 
 
+# Where the admin suite's edges find their key ring (the batcher it runs needs the same).
+ADMIN_KEYRING_FILE: dict[str, Path] = {}
+
+
 @pytest.fixture(scope="session")
 def admin_keyring() -> KeyRing:
     return new_keyring()
@@ -119,6 +124,8 @@ def admin_keyring() -> KeyRing:
 def admin_keyring_file(tmp_path_factory: pytest.TempPathFactory, admin_keyring: KeyRing) -> Path:
     path = tmp_path_factory.mktemp("admin-keys") / "keyring.json"
     write_keyring(admin_keyring, path)
+    register_keyring(admin_keyring, path)
+    ADMIN_KEYRING_FILE["path"] = path
     return path
 
 

@@ -8,7 +8,7 @@ import redis
 
 from batcher.main import run_batcher
 from batcher.worker import BatcherStats
-from tests.admin.conftest import SHARDS
+from tests.admin.conftest import ADMIN_KEYRING_FILE, SHARDS
 from tests.batcher.helpers import FAST
 from tests.conftest import EXAMPLE_BRANDS
 from tests.edge.conftest import queued_events
@@ -41,6 +41,7 @@ async def store_queued_events(
         mongodb_url=mongodb_url,
         data_dir=data_dir,
         queue_shards=SHARDS,
+        keys=str(ADMIN_KEYRING_FILE["path"]),
     )
     stats = await run_batcher(settings, brands, FAST, burst=True, handle_signals=False)
     assert stats.dead == 0, stats

@@ -169,3 +169,34 @@ def test_a_scrape_without_redis_still_parses_and_says_so() -> None:
     assert value(samples, "tracer_batcher_batch_size_count") == 0
     assert value(samples, "tracer_batcher_events_stored_total") == 0
     assert not any(name == "tracer_batcher_queue_depth" for name, _ in samples)
+
+
+def test_verdicts_and_dropped_hits_are_counted_and_the_dashboard_shows_the_verdicts() -> None:
+    """The per-verdict counts left the edge with classification: the batcher counts the
+    events it stored by type, brand and agent, and the raw hits it dropped by reason; the
+    dashboard's "traffic by verdict" reads the former."""
+    from admin.dashboard.prometheus import parse as parse_dashboard
+    from admin.dashboard.sections import _agents
+    from batcher.worker import BatchReport
+    from tracer.store import WriteResult
+
+    metrics = BatcherMetrics()
+    stored = [
+        make_event("open", agent="human"),
+        make_event("open", agent="mpp", bot=True),
+        make_event("click", agent="human"),
+        make_event("click", brand="harborcareers", agent="scanner", bot=True),
+    ]
+    metrics.observe(BatchReport([0], stored, WriteResult(), time.time(), 0.01, dropped={}))
+    stats = BatcherStats(dropped={"tampered": 2, "wrong_host": 1})
+
+    text = metrics.render(stats, 1, None)
+
+    samples = parse(text)
+    assert value(samples, "tracer_batcher_events_total", type="open", brand="northjobs",
+                 agent="mpp") == 1  # fmt: skip
+    assert value(samples, "tracer_batcher_hits_dropped_total", reason="tampered") == 2
+    assert _agents(parse_dashboard(text)) == {
+        "northjobs": {"human": 2, "mpp": 1},
+        "harborcareers": {"scanner": 1},
+    }

@@ -42,7 +42,7 @@ import redis
 
 from tests.certificates import write_certificate
 from tests.conftest import EXAMPLE_BRANDS, ROOT, environment_without_settings
-from tests.edge.conftest import EdgeProcess, queued_events
+from tests.edge.conftest import EdgeProcess, queued_events, register_keyring
 from tracer.brands import Brands
 from tracer.events import Event
 from tracer.keyring import KeyRing, new_keyring, write_keyring
@@ -317,6 +317,7 @@ def stack(
 ) -> Iterator[Stack]:
     directory = tmp_path_factory.mktemp("browser-stack")
     write_keyring(browser_keyring, directory / "keyring.json")
+    register_keyring(browser_keyring, directory / "keyring.json")
     env = environment_without_settings()
     env.update(
         {

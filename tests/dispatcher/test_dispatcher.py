@@ -7,6 +7,7 @@ import logging
 import time
 
 import aiohttp
+import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from dispatcher.queue import shard_for
@@ -234,3 +235,44 @@ async def test_a_slow_endpoint_fills_only_its_shards_share(
     finally:
         dispatcher.request_exit()
         await run
+
+
+async def test_jobs_of_a_take_whose_reply_was_lost_are_taken_up_again(receivers, tmp_path):
+    """1. A running dispatcher's processing list holds jobs it never received: a take ran
+    in Redis, and Redis died before the reply came back (set up here by hand).
+    2. Redis is killed and started again (append-only file), so the dispatcher's next
+    take fails.
+    Result: once Redis is back the dispatcher finds those jobs and delivers them, without
+    waiting to die or stop."""
+    from dispatcher.service import Dispatcher
+    from tests.dispatcher.helpers import fast_options
+    from tracer.redis_server import RedisServer
+
+    secret = new_secret()
+    receiver = await receivers(secret).start()
+    brands = make_brands({"url": receiver.url, "secret": secret, "allow_private": True})
+    server = RedisServer(tmp_path / "redis", persistent=True, appendfsync="always").start()
+    client = redis.Redis.from_url(server.url)
+    dispatcher = Dispatcher(brands, server.url, shards=SHARDS, options=fast_options(burst=False),
+                            consumer="me")  # fmt: skip
+    run = asyncio.create_task(dispatcher.run())
+    try:
+        lost = jobs_for(brands, 5)
+        shard = shard_for(lost[0].endpoint, SHARDS)
+        await asyncio.sleep(0.5)  # the dispatcher is up and waiting on its shards
+        client.rpush(redis_keys.webhook_processing(shard, "me"), *map(encode_job, lost))
+        server.kill()
+        await asyncio.sleep(0.5)
+        server.start()
+
+        await until(
+            lambda: receiver.delivered_event_ids() == {job.event.id for job in lost},
+            15.0,
+            "the lost take's jobs delivered",
+        )
+    finally:
+        dispatcher.request_exit()
+        await asyncio.wait_for(run, 30)
+        client.close()
+        server.stop()
+    assert receiver.rejected == []

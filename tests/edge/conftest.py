@@ -16,15 +16,25 @@ from pathlib import Path
 import pytest
 import redis
 
+from batcher.enrich import Enricher
 from tests.conftest import EXAMPLE_BRANDS, environment_without_settings
-from tracer import events, redis_keys
-from tracer.brands import Brands
+from tracer import hits, redis_keys
+from tracer.brands import Brands, load_brands
 from tracer.events import Event
 from tracer.keyring import KeyRing, write_keyring
 from tracer.links import LinkBuilder
 from tracer.redis_server import free_port
+from tracer.settings import Settings
 
 SHARDS = 4
+# Key rings of the edges under test, and the files they were written to. The edge queues
+# raw hits, and an open's hit carries its token sealed: `queued_events` opens it as the
+# batcher does, with whichever registered ring authenticates it (`register_keyring`).
+KEYRINGS: dict[Path, KeyRing] = {}
+
+
+def register_keyring(ring: KeyRing, path: Path) -> None:
+    KEYRINGS[path] = ring
 
 
 @dataclass
@@ -164,6 +174,7 @@ def _split(url_or_path: str, host: str | None) -> tuple[str, str]:
 def keyring_file(tmp_path: Path, keyring: KeyRing) -> Path:
     path = tmp_path / "keyring.json"
     write_keyring(keyring, path)
+    register_keyring(keyring, path)
     return path
 
 
@@ -214,18 +225,45 @@ def edge(start_edge: Callable[..., EdgeProcess], edge_env: dict[str, str]) -> Ed
     return start_edge(edge_env)
 
 
-def queued_events(client: redis.Redis, shards: int = SHARDS) -> list[Event]:
-    """Every event in the queue shards, decoded."""
+def queued_events(
+    client: redis.Redis, shards: int = SHARDS, trusted_proxies: str | None = None
+) -> list[Event]:
+    """Every hit and event in the queue shards, as the batcher would store them: raw hits
+    enriched by the batcher's own code (bad open tokens dropped), old events as they are."""
+    brands = load_brands(EXAMPLE_BRANDS)
+    proxies = Settings().trusted_proxies if trusted_proxies is None else trusted_proxies
+    enrichers = [Enricher(brands, ring, proxies) for ring in reversed(KEYRINGS.values())]
     found = []
     for shard in range(shards):
-        found += [events.decode(raw) for raw in client.lrange(redis_keys.event_shard(shard), 0, -1)]
+        for raw in client.lrange(redis_keys.event_shard(shard), 0, -1):
+            queued = hits.decode_queued(raw)
+            if isinstance(queued, Event):
+                found.append(queued)
+                continue
+            for hit in queued:
+                enriched = [enrich(hit) for enrich in enrichers] or [""]
+                event = next((e for e in enriched if isinstance(e, Event)), None)
+                if event is not None:
+                    found.append(event)
     return found
 
 
-def wait_for_events(client: redis.Redis, count: int, timeout_s: float = 10.0) -> list[Event]:
+def queued_hits(client: redis.Redis, shards: int = SHARDS) -> list[hits.RawHit]:
+    """Every raw hit in the queue shards, as the edge recorded it."""
+    found = []
+    for shard in range(shards):
+        for raw in client.lrange(redis_keys.event_shard(shard), 0, -1):
+            queued = hits.decode_queued(raw)
+            found += [] if isinstance(queued, Event) else queued
+    return found
+
+
+def wait_for_events(
+    client: redis.Redis, count: int, timeout_s: float = 10.0, trusted_proxies: str | None = None
+) -> list[Event]:
     deadline = time.monotonic() + timeout_s
     while True:
-        found = queued_events(client)
+        found = queued_events(client, trusted_proxies=trusted_proxies)
         if len(found) >= count or time.monotonic() > deadline:
             return found
         time.sleep(0.02)

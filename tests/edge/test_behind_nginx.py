@@ -234,5 +234,5 @@ def test_an_untrusted_proxy_cannot_tell_the_edge_the_client_address(
     reply = click_through_nginx(port, builder, "m-1", {"X-Forwarded-For": "198.51.100.23"})
 
     assert reply.status == 302
-    (event,) = wait_for_events(redis_client, 1)
+    (event,) = wait_for_events(redis_client, 1, trusted_proxies="192.0.2.1/32")
     assert event.ip == "127.0.0.0"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from edge.recorder import EventRecorder
 from tests.dispatcher.helpers import until
-from tracer import redis_keys
+from tracer import hits, redis_keys
 
 SHARDS = 4
 
@@ -35,17 +35,29 @@ async def running(
 
 
 def _queued(redis_client) -> int:
-    return sum(redis_client.llen(redis_keys.event_shard(shard)) for shard in range(SHARDS))
+    """Hits in the queue (each flush pushes one hit batch per shard)."""
+    return sum(
+        hits.hits_in(raw)
+        for shard in range(SHARDS)
+        for raw in redis_client.lrange(redis_keys.event_shard(shard), 0, -1)
+    )
+
+
+def record(recorder: EventRecorder, event_id: str, shard: int = hits.ANY_SHARD) -> None:
+    recorder.record(
+        (hits.OPEN, "northjobs", "token", b"", b"", b"", ("192.0.2.1", 4000), "GET", 1.0,
+         event_id, None, shard)
+    )  # fmt: skip
 
 
 async def test_a_full_buffer_leaves_without_waiting_out_the_interval(
     redis_url: str, redis_client, tmp_path: Path
 ) -> None:
     async with running(redis_url, tmp_path, interval_s=30.0) as recorder:
-        recorder.record(b"first")
+        record(recorder, "first")
         await asyncio.sleep(0.05)  # the flusher is now lingering for more
         for n in range(49):
-            recorder.record(b"event %d" % n)
+            record(recorder, f"event {n}")
         await until(lambda: _queued(redis_client) == 50, 5.0, "the full batch, long before 30 s")
         assert recorder.stats.batches_pushed == 1
 
@@ -54,7 +66,7 @@ async def test_a_partial_buffer_leaves_after_the_interval(
     redis_url: str, redis_client, tmp_path: Path
 ) -> None:
     async with running(redis_url, tmp_path, interval_s=0.3) as recorder:
-        recorder.record(b"only")
+        record(recorder, "only")
         await asyncio.sleep(0.1)
         assert _queued(redis_client) == 0  # still lingering
         await asyncio.sleep(0.6)

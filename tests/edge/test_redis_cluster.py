@@ -15,7 +15,7 @@ from tests.redis_cluster import (  # noqa: F401
     seed_url,
     wait_for_cluster,
 )
-from tracer import events, redis_keys
+from tracer import redis_keys
 from tracer.links import LinkBuilder
 
 
@@ -36,11 +36,7 @@ def test_events_reach_a_redis_cluster_exactly_once_across_its_nodes(
 
     client = RedisCluster.from_url(seed)
     try:
-        stored = [
-            events.decode(raw)
-            for shard in range(SHARDS)
-            for raw in client.lrange(redis_keys.event_shard(shard), 0, -1)
-        ]
+        stored = queued_events(client)
         nodes_used = {
             client.get_node_from_key(redis_keys.event_shard(shard)).port
             for shard in range(SHARDS)

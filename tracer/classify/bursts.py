@@ -6,9 +6,10 @@ and which links were clicked in it. Memory is bounded: past `max_messages` the e
 windows are dropped, and if that is not enough, all of them (a burst can then go unseen
 for one window, never misreported).
 
-It is per process: with N edge workers a scanner's clicks spread over them, so a burst is
-seen only when enough of its clicks land on one worker. Verdicts are stored with their
-reasons and can be recomputed over the whole history when that matters.
+It is per process, and the process is the batcher that owns the message's queue shard:
+the edge puts every hit of a message on one shard, so all of a message's clicks meet in
+one tracker whichever edge worker answered them. Verdicts are stored with their reasons
+and can be recomputed over the whole history (`tracer reclassify`).
 """
 
 from __future__ import annotations

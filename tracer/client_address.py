@@ -1,4 +1,7 @@
-"""The client's address: the peer, or what a trusted reverse proxy says it is."""
+"""The client's address: the peer, or what a trusted reverse proxy says it is.
+
+Worked out by the batcher from a raw hit's peer and X-Forwarded-For bytes (tracer/hits.py).
+"""
 
 from __future__ import annotations
 
@@ -61,13 +64,11 @@ class ClientAddress:
             known = self._peers[peer] = self.is_trusted(peer)
         return known
 
-    def __call__(self, client: Any, headers: dict[bytes, bytes]) -> str:
-        """`client` is the ASGI scope's (host, port) of the peer, or None."""
-        peer = client[0] if client else ""
-        if not self._bounds or not self._trusted_peer(peer):
-            return peer
-        forwarded = headers.get(b"x-forwarded-for")
-        if not forwarded:
+    def __call__(self, peer: Any, forwarded: bytes) -> str:
+        """The client of a request from `peer` (the ASGI scope's [host, port], or None)
+        whose X-Forwarded-For header was `forwarded` (b"" when absent)."""
+        peer = peer[0] if peer and isinstance(peer[0], str) else ""
+        if not self._bounds or not forwarded or not self._trusted_peer(peer):
             return peer
         for candidate in reversed(forwarded.decode("latin-1").split(",")):
             candidate = candidate.strip()
