@@ -50,7 +50,9 @@ def run(args: argparse.Namespace) -> int:
     env = {"TRACER_DATA_DIR": str(data_dir)}
     roles: list[Role] = []
     if settings.redis_url is None:
-        redis = RedisServer(data_path(data_dir, "redis"), persistent=True)
+        # Synced on every write: a killed redis-server must not lose what it acknowledged
+        # (an edge forgets a batch once Redis has acknowledged it).
+        redis = RedisServer(data_path(data_dir, "redis"), persistent=True, appendfsync="always")
         roles.append(Role("redis", redis.command(), ready=redis.ping, infrastructure=True))
         env["REDIS_URL"] = redis.url
     redis_url = env.get("REDIS_URL") or settings.redis_url or ""
