@@ -19,8 +19,8 @@ from admin.errors import ApiError, error_response
 from tracer.redis_cluster import REDIS_ERRORS
 from tracer.store import StoreUnavailable
 
-logger = logging.getLogger("admin.errors")
-access_logger = logging.getLogger("admin.access")
+logger = logging.getLogger(__name__)
+access_logger = logging.getLogger(f"{__name__}.access")
 
 _RETRY_SOON = {"Retry-After": "1"}
 

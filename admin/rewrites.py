@@ -21,7 +21,7 @@ from admin.errors import ApiError
 from tracer.links import LinkBuilder
 from tracer.rewrite import RewriteTimeout, RewrittenEmail, rewrite_email
 
-logger = logging.getLogger("admin.rewrites")
+logger = logging.getLogger(__name__)
 
 THREADS = 4
 PER_BRAND = 2

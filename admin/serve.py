@@ -16,7 +16,7 @@ from aiohttp import web
 from admin.app import create_app
 from tracer.context import Context
 
-logger = logging.getLogger("admin.serve")
+logger = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_S = 10.0
 

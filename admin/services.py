@@ -29,7 +29,7 @@ from tracer.settings import Settings, mask_url
 from tracer.slugs import ShortLinks, SlugAllocator
 from tracer.store import StoreUnavailable
 
-logger = logging.getLogger("admin.services")
+logger = logging.getLogger(__name__)
 
 
 @dataclass

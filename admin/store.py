@@ -16,7 +16,7 @@ from tracer.brands import Brands
 from tracer.settings import Settings
 from tracer.store import EventStore, StoreUnavailable, create_store
 
-logger = logging.getLogger("admin.store")
+logger = logging.getLogger(__name__)
 
 
 class StoreHandle:

@@ -22,7 +22,7 @@ from tracer.brands import Brands
 from tracer.redis_cluster import REDIS_ERRORS, AnyRedis
 from tracer.store import EventStore, StoreUnavailable
 
-logger = logging.getLogger("batcher.jobs")
+logger = logging.getLogger(__name__)
 _SECONDS_PER_DAY = 86_400
 # How often the scheduler looks for a due job.
 _TICK_S = 1.0

@@ -16,7 +16,7 @@ from batcher import lua
 from tracer import redis_keys
 from tracer.redis_cluster import AnyRedis, run_script
 
-logger = logging.getLogger("batcher.leases")
+logger = logging.getLogger(__name__)
 
 
 class ShardLeases:

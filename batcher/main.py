@@ -29,7 +29,7 @@ from tracer.redis_cluster import AnyRedis, connect
 from tracer.settings import Settings
 from tracer.store import EventStore, StoreUnavailable, create_store
 
-logger = logging.getLogger("batcher")
+logger = logging.getLogger(__name__)
 
 # A command failing on a dropped connection is tried again this many times, the waits
 # growing up to the cap; longer outages are the batcher's own back-off's to handle.

@@ -25,6 +25,7 @@ from batcher.worker import BatcherStats, BatchReport
 from tracer import events as event_codec
 from tracer import redis_keys
 from tracer.process_metrics import render_process
+from tracer.prometheus import Exposition
 from tracer.redis_cluster import REDIS_ERRORS
 
 # Events per store write (a batch, or several small ones combined for SQLite).
@@ -85,15 +86,9 @@ class Histogram:
         self.sum += value
         self.count += 1
 
-    def render(self, lines: list[str], name: str, help_text: str) -> None:
-        _header(lines, name, help_text, "histogram")
-        cumulative = 0
-        for bound, count in zip(self.bounds, self.counts, strict=False):
-            cumulative += count
-            lines.append(f'{name}_bucket{{le="{bound:g}"}} {cumulative}')
-        lines.append(f'{name}_bucket{{le="+Inf"}} {self.count}')
-        lines.append(f"{name}_sum {self.sum:.6f}")
-        lines.append(f"{name}_count {self.count}")
+    def render(self, out: Exposition, name: str, help_text: str) -> None:
+        out.family(name, "histogram", help_text)
+        out.histogram(name, self.bounds, self.counts, round(self.sum, 6))
 
 
 @dataclass(slots=True)
@@ -132,46 +127,43 @@ class BatcherMetrics:
 
     def render(self, stats: BatcherStats, shards_owned: int, queue: QueueState | None) -> str:
         """Prometheus text; `queue` is None when Redis could not be read for this scrape."""
-        lines: list[str] = []
+        out = Exposition()
         self.batch_size.render(
-            lines, "tracer_batcher_batch_size", "Events per store write (stored and dead)."
+            out, "tracer_batcher_batch_size", "Events per store write (stored and dead)."
         )
         self.write_seconds.render(
-            lines,
+            out,
             "tracer_batcher_store_write_duration_seconds",
             "Time for a store write to be acknowledged, retries included.",
         )
         self.lag_seconds.render(
-            lines,
+            out,
             "tracer_batcher_lag_seconds",
             "Time from an event at the edge to its write in the store.",
         )
         for attribute, (name, help_text) in COUNTERS.items():
-            _header(lines, name, help_text, "counter")
-            lines.append(f"{name} {getattr(stats, attribute)}")
-        _header(lines, "tracer_batcher_events_total",
-                "Events stored, by type, brand and traffic verdict.", "counter")  # fmt: skip
+            out.single(name, "counter", help_text, getattr(stats, attribute))
+        out.family("tracer_batcher_events_total", "counter",
+                   "Events stored, by type, brand and traffic verdict.")  # fmt: skip
         for (kind, brand, agent), count in sorted(self.events.items()):
-            lines.append(
-                f'tracer_batcher_events_total{{type="{kind}",brand="{brand}",agent="{agent}"}} '
-                f"{count}"
-            )
-        _header(lines, "tracer_batcher_hits_dropped_total",
-                "Raw hits dropped, never stored (an open token that does not open, an "
-                "expired link...), by reason.", "counter")  # fmt: skip
+            out.sample("tracer_batcher_events_total", count,
+                       {"type": kind, "brand": brand, "agent": agent})  # fmt: skip
+        out.family("tracer_batcher_hits_dropped_total", "counter",
+                   "Raw hits dropped, never stored (an open token that does not open, an "
+                   "expired link...), by reason.")  # fmt: skip
         for reason, count in sorted(stats.dropped.items()):
-            lines.append(f'tracer_batcher_hits_dropped_total{{reason="{reason}"}} {count}')
-        _gauge(lines, "tracer_batcher_shards_owned", "Queue shards this batcher holds.")
-        lines.append(f"tracer_batcher_shards_owned {shards_owned}")
-        _gauge(lines, "tracer_batcher_redis_up", "1 when this scrape could read the queue.")
-        lines.append(f"tracer_batcher_redis_up {0 if queue is None else 1}")
+            out.sample("tracer_batcher_hits_dropped_total", count, {"reason": reason})
+        out.single("tracer_batcher_shards_owned", "gauge", "Queue shards this batcher holds.",
+                   shards_owned)  # fmt: skip
+        out.single("tracer_batcher_redis_up", "gauge", "1 when this scrape could read the queue.",
+                   0 if queue is None else 1)  # fmt: skip
         if queue is not None:
-            _render_queue(lines, queue)
-        render_process(lines, self.started_at)
-        return "\n".join(lines) + "\n"
+            _render_queue(out, queue)
+        render_process(out, self.started_at)
+        return out.text()
 
 
-def _render_queue(lines: list[str], queue: QueueState) -> None:
+def _render_queue(out: Exposition, queue: QueueState) -> None:
     series = (
         (
             "tracer_batcher_queue_depth",
@@ -186,8 +178,9 @@ def _render_queue(lines: list[str], queue: QueueState) -> None:
         ),
     )
     for name, help_text, values in series:
-        _gauge(lines, name, help_text)
-        lines += [f'{name}{{shard="{shard}"}} {value:g}' for shard, value in enumerate(values)]
+        out.family(name, "gauge", help_text)
+        for shard, value in enumerate(values):
+            out.sample(name, value, {"shard": shard})
 
 
 async def read_queue(client: aioredis.Redis, shards: int) -> QueueState | None:
@@ -211,12 +204,3 @@ async def read_queue(client: aioredis.Redis, shards: int) -> QueueState | None:
         state.dead.append(dead)
         state.oldest_age_s.append(event_codec.queued_age_s(head, now))
     return state
-
-
-def _gauge(lines: list[str], name: str, help_text: str) -> None:
-    _header(lines, name, help_text, "gauge")
-
-
-def _header(lines: list[str], name: str, help_text: str, kind: str) -> None:
-    lines.append(f"# HELP {name} {help_text}")
-    lines.append(f"# TYPE {name} {kind}")

@@ -37,7 +37,7 @@ from tracer.settings import Settings
 from tracer.store import EventStore, StoreUnavailable, WriteResult
 from tracer.webhooks import ENQUEUE_SCRIPT, enqueue_arguments
 
-logger = logging.getLogger("batcher")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from tracer.process_metrics import render_process
+from tracer.prometheus import Exposition
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -67,8 +68,8 @@ class EndpointStats:
         self.latency_count += 1
 
     @property
-    def labels(self) -> str:
-        return f'brand="{_escape(self.brand)}",endpoint="{_escape(self.endpoint)}"'
+    def labels(self) -> dict[str, str]:
+        return {"brand": self.brand, "endpoint": self.endpoint}
 
 
 class Metrics:
@@ -92,68 +93,42 @@ class Metrics:
         (brand, length), both read from Redis by the caller at scrape time;
         `pending` (brand, endpoint, jobs not settled); `outcomes_refused` counts outcomes
         Redis refused to record (their jobs held)."""
-        lines: list[str] = []
+        out = Exposition()
         stats = list(self.endpoints.values())
         for name, help_text in COUNTERS.items():
-            _header(lines, f"tracer_webhook_{name}_total", help_text, "counter")
-            lines += [
-                f"tracer_webhook_{name}_total{{{s.labels}}} {getattr(s, name)}" for s in stats
-            ]
-        _header(lines, "tracer_webhook_failed_total", "Failed attempts by reason.", "counter")
+            out.family(f"tracer_webhook_{name}_total", "counter", help_text)
+            for s in stats:
+                out.sample(f"tracer_webhook_{name}_total", getattr(s, name), s.labels)
+        out.family("tracer_webhook_failed_total", "counter", "Failed attempts by reason.")
         for s in stats:
             for reason, count in sorted(s.failed.items()):
-                lines.append(
-                    f'tracer_webhook_failed_total{{{s.labels},reason="{_escape(reason)}"}} {count}'
-                )
-        self._render_latency(lines, stats)
+                out.sample("tracer_webhook_failed_total", count, {**s.labels, "reason": reason})
+        name = "tracer_webhook_latency_seconds"
+        out.family(name, "histogram", "Duration of webhook requests (one per batch).")
+        for s in stats:
+            out.histogram(name, LATENCY_BUCKETS_S, s.buckets, s.latency_sum, s.labels)
         for metric, (attribute, help_text) in GAUGES.items():
-            _header(lines, metric, help_text, "gauge")
-            lines += [f"{metric}{{{s.labels}}} {getattr(s, attribute)}" for s in stats]
-        _header(lines, "tracer_webhook_queue_depth", "Jobs in a webhook queue shard.", "gauge")
+            out.family(metric, "gauge", help_text)
+            for s in stats:
+                out.sample(metric, getattr(s, attribute), s.labels)
+        out.family("tracer_webhook_queue_depth", "gauge", "Jobs in a webhook queue shard.")
         for queue, shard, depth in queue_depths:
-            lines.append(f'tracer_webhook_queue_depth{{queue="{queue}",shard="{shard}"}} {depth}')
-        _header(
-            lines,
+            out.sample("tracer_webhook_queue_depth", depth, {"queue": queue, "shard": shard})
+        out.family(
             "tracer_webhook_pending",
-            "Jobs of the endpoint not settled yet: queued, waiting for a retry, or in flight.",
             "gauge",
+            "Jobs of the endpoint not settled yet: queued, waiting for a retry, or in flight.",
         )
         for brand, endpoint, count in pending:
-            lines.append(
-                f'tracer_webhook_pending{{brand="{_escape(brand)}",endpoint="{_escape(endpoint)}"}}'
-                f" {count}"
-            )
-        _header(lines, "tracer_webhook_dlq_depth", "Dead letters waiting per brand.", "gauge")
+            out.sample("tracer_webhook_pending", count, {"brand": brand, "endpoint": endpoint})
+        out.family("tracer_webhook_dlq_depth", "gauge", "Dead letters waiting per brand.")
         for brand, depth in dlq_depths:
-            lines.append(f'tracer_webhook_dlq_depth{{brand="{_escape(brand)}"}} {depth}')
-        _header(
-            lines,
+            out.sample("tracer_webhook_dlq_depth", depth, {"brand": brand})
+        out.single(
             "tracer_webhook_outcomes_refused_total",
-            "Outcomes Redis refused to record (once each); jobs held, the write retried.",
             "counter",
+            "Outcomes Redis refused to record (once each); jobs held, the write retried.",
+            outcomes_refused,
         )
-        lines.append(f"tracer_webhook_outcomes_refused_total {outcomes_refused}")
-        render_process(lines)
-        return "\n".join(lines) + "\n"
-
-    @staticmethod
-    def _render_latency(lines: list[str], stats: list[EndpointStats]) -> None:
-        name = "tracer_webhook_latency_seconds"
-        _header(lines, name, "Duration of webhook requests (one per batch).", "histogram")
-        for s in stats:
-            cumulative = 0
-            for bound, count in zip(LATENCY_BUCKETS_S, s.buckets, strict=False):
-                cumulative += count
-                lines.append(f'{name}_bucket{{{s.labels},le="{bound}"}} {cumulative}')
-            lines.append(f'{name}_bucket{{{s.labels},le="+Inf"}} {s.latency_count}')
-            lines.append(f"{name}_sum{{{s.labels}}} {s.latency_sum}")
-            lines.append(f"{name}_count{{{s.labels}}} {s.latency_count}")
-
-
-def _header(lines: list[str], name: str, help_text: str, kind: str) -> None:
-    lines.append(f"# HELP {name} {help_text}")
-    lines.append(f"# TYPE {name} {kind}")
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        render_process(out)
+        return out.text()

@@ -16,7 +16,7 @@ from collections import Counter
 from tracer import heartbeats, redis_keys
 from tracer.redis_cluster import AnyRedis, run_script
 
-log = logging.getLogger("dispatcher.queue")
+log = logging.getLogger(__name__)
 
 ROLE = "dispatcher"
 

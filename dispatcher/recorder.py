@@ -33,7 +33,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from tracer.redis_cluster import REDIS_ERRORS, AnyRedis
 
-log = logging.getLogger("dispatcher.recorder")
+log = logging.getLogger(__name__)
 
 # (Redis client method, positional arguments), e.g. ("rpush", (key, payload)), or
 # ("ack", (processing list, pending hash, endpoint, raw job)): the job leaves the list

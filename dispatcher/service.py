@@ -34,7 +34,7 @@ from tracer.metrics_server import MetricsServer
 from tracer.redis_cluster import REDIS_ERRORS, AnyRedis, connect
 from tracer.webhooks import decode_job, endpoints
 
-log = logging.getLogger("dispatcher")
+log = logging.getLogger(__name__)
 
 PROMOTE_INTERVAL_S = 0.1
 # When a take brings fewer jobs than there is room for, wait this long before the next:

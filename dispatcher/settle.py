@@ -23,7 +23,7 @@ from dispatcher.recorder import Command, Recorder, ack
 from tracer import endpoint_state, redis_keys
 from tracer.webhooks import encode_job
 
-log = logging.getLogger("dispatcher.settle")
+log = logging.getLogger(__name__)
 
 
 class Settler:

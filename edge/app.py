@@ -40,7 +40,7 @@ from tracer.slugs import is_slug
 from tracer.slugs import resolve as resolve_slug
 from tracer.tokens import CLICK, UNSUBSCRIBE, LinkPayload, TokenCodec, TokenShape
 
-logger = logging.getLogger("tracer.edge")
+logger = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]

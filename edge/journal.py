@@ -36,7 +36,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-logger = logging.getLogger("tracer.edge.journal")
+logger = logging.getLogger(__name__)
 
 MAGIC = b"TRJ1"
 HEADER_BYTES = 4096

@@ -22,6 +22,7 @@ import orjson
 
 from tracer.edge_snapshot import LATENCY_BUCKETS
 from tracer.process_metrics import cpu_seconds, rss_bytes
+from tracer.prometheus import Exposition
 
 
 class EdgeMetrics:
@@ -156,61 +157,38 @@ def render(own: EdgeMetrics, others: list[dict]) -> bytes:
         if snap is snapshots[0] or _alive(int(snap["pid"])):
             for name, value in snap["gauges"].items():
                 gauges[name] = gauges.get(name, 0) + value
-    lines: list[str] = []
-    _family(
-        lines,
+    out = Exposition()
+    out.family(
         "tracer_edge_requests_total",
         "counter",
         "Requests answered by the edge, by route, status, brand and traffic verdict.",
     )
     for (route, status, brand, agent), value in sorted(requests.items()):
-        lines.append(
-            f'tracer_edge_requests_total{{route="{route}",status="{status}",'
-            f'brand="{brand}",agent="{agent}"}} {value:g}'
-        )
-    _family(
-        lines,
+        labels = {"route": route, "status": status, "brand": brand, "agent": agent}
+        out.sample("tracer_edge_requests_total", value, labels)
+    out.family(
         "tracer_edge_rejected_total",
         "counter",
         "Requests with a bad, tampered, expired or unknown token or host, by reason.",
     )
     for reason, value in sorted(rejected.items()):
-        lines.append(f'tracer_edge_rejected_total{{reason="{reason}"}} {value:g}')
-    _family(
-        lines,
-        "tracer_edge_request_duration_seconds",
+        out.sample("tracer_edge_rejected_total", value, {"reason": reason})
+    name = "tracer_edge_request_duration_seconds"
+    out.family(
+        name,
         "histogram",
         "Time from the request reaching the application to its response being handed over.",
     )
     for route, buckets in sorted(latency.items()):
-        cumulative = 0.0
-        for bound, value in zip((*LATENCY_BUCKETS, float("inf")), buckets, strict=True):
-            cumulative += value
-            le = "+Inf" if bound == float("inf") else f"{bound:g}"
-            lines.append(
-                f'tracer_edge_request_duration_seconds_bucket{{route="{route}",le="{le}"}} '
-                f"{cumulative:g}"
-            )
-        lines.append(
-            f'tracer_edge_request_duration_seconds_sum{{route="{route}"}} {latency_sum[route]:.6f}'
-        )
-        lines.append(
-            f'tracer_edge_request_duration_seconds_count{{route="{route}"}} {cumulative:g}'
-        )
+        out.histogram(name, LATENCY_BUCKETS, buckets, round(latency_sum[route], 6),
+                      {"route": route})  # fmt: skip
     for name, value in sorted(counters.items()):
-        _family(lines, name, "counter", _HELP.get(name, name))
-        lines.append(f"{name} {value:g}")
+        out.single(name, "counter", _HELP.get(name, name), value)
     for name, value in sorted(gauges.items()):
-        _family(lines, name, "gauge", _HELP.get(name, name))
-        lines.append(f"{name} {value:g}")
-    _family(lines, "tracer_edge_workers", "gauge", "Live edge worker processes.")
-    lines.append(f"tracer_edge_workers {sum(1 for s in snapshots if _alive(int(s['pid'])))}")
-    return ("\n".join(lines) + "\n").encode()
-
-
-def _family(lines: list[str], name: str, kind: str, help_text: str) -> None:
-    lines.append(f"# HELP {name} {help_text}")
-    lines.append(f"# TYPE {name} {kind}")
+        out.single(name, "gauge", _HELP.get(name, name), value)
+    out.single("tracer_edge_workers", "gauge", "Live edge worker processes.",
+               sum(1 for s in snapshots if _alive(int(s["pid"]))))  # fmt: skip
+    return out.text().encode()
 
 
 _HELP = {

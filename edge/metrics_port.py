@@ -14,9 +14,11 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+from tracer.prometheus import CONTENT_TYPE as PROMETHEUS_TEXT
+
 logger = logging.getLogger(__name__)
 
-CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE = PROMETHEUS_TEXT.encode()
 # A scraper sends a few hundred bytes of request head; anything slower or bigger is cut.
 READ_TIMEOUT_S = 5.0
 MAX_HEAD_BYTES = 8192

@@ -16,7 +16,7 @@ from html import escape
 
 from tracer.brands import Brand, UnsubscribePage
 
-logger = logging.getLogger("tracer.edge.pages")
+logger = logging.getLogger(__name__)
 
 CARD_COLOR = "#ffffff"
 DEFAULT_TEXT_COLOR = UnsubscribePage().text_color

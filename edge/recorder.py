@@ -40,7 +40,7 @@ from edge.spool import SpooledBatch, SpoolFile, orphaned_spools
 from tracer import hits, redis_keys
 from tracer.redis_cluster import REDIS_ERRORS, run_script
 
-logger = logging.getLogger("tracer.edge.recorder")
+logger = logging.getLogger(__name__)
 
 # KEYS[1] the shard list, KEYS[2] the producer's sequence marker (same hash tag);
 # ARGV[1] the batch sequence, ARGV[2..] the events.

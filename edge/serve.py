@@ -15,7 +15,7 @@ from tracer.context import load_context
 from tracer.errors import ConfigurationError
 from tracer.settings import Settings
 
-logger = logging.getLogger("tracer.edge.serve")
+logger = logging.getLogger(__name__)
 
 # EX_SOFTWARE, as the command line uses for a crash (1 means a configuration error).
 EXIT_CRASHED = 70

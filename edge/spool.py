@@ -18,7 +18,7 @@ from pathlib import Path
 
 import msgspec
 
-logger = logging.getLogger("tracer.edge.spool")
+logger = logging.getLogger(__name__)
 
 _FRAME_HEADER = struct.Struct(">II")
 # A frame larger than this is damage, not a batch (batches are at most a few thousand events).

@@ -247,7 +247,7 @@ def test_an_internal_error_of_the_edge_reaches_sentry_with_its_error_id(
     error_id = logged[0]["msg"].split()[1]
     assert event["tags"]["error_id"] == error_id
     assert event["tags"]["brand"] == "northjobs"
-    assert event["level"] == "error" and event["logger"] == "tracer.edge"
+    assert event["level"] == "error" and event["logger"] == "edge.app"
     exception = exception_of(event)
     assert exception["type"] == "RuntimeError"
     functions = [frame["function"] for frame in exception["stacktrace"]["frames"]]

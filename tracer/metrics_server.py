@@ -16,10 +16,10 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from tracer.errors import ConfigurationError
+from tracer.prometheus import CONTENT_TYPE
 
 logger = logging.getLogger(__name__)
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Metrics are for the local scraper unless an operator says otherwise.
 DEFAULT_METRICS_HOST = "127.0.0.1"
 # The value of a metrics port setting that asks for any free port ("auto").

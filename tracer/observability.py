@@ -32,7 +32,7 @@ from typing import Any
 from tracer import __version__
 from tracer.settings import Settings
 
-logger = logging.getLogger("tracer.observability")
+logger = logging.getLogger(__name__)
 
 FILTERED = "[Filtered]"
 # Mapping keys whose values never leave, matched as lower-case substrings.

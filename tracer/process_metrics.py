@@ -9,6 +9,8 @@ import os
 import resource
 import time
 
+from tracer.prometheus import Exposition
+
 # When this module was first imported: close enough to the process start for a role that
 # imports it while starting up.
 PROCESS_STARTED_AT = time.time()
@@ -34,16 +36,11 @@ def open_fds() -> int:
     return 0
 
 
-def render_process(lines: list[str], started_at: float = PROCESS_STARTED_AT) -> None:
-    """Append the `process_*` series, with their HELP and TYPE lines, to `lines`."""
-    series = (
-        ("process_cpu_seconds_total", "counter", "User and system CPU time.", cpu_seconds()),
-        ("process_resident_memory_bytes", "gauge", "Resident memory.", rss_bytes()),
-        ("process_open_fds", "gauge", "Open file descriptors.", open_fds()),
-        ("process_start_time_seconds", "gauge", "Start time of the process (Unix seconds).",
-         started_at),
-    )  # fmt: skip
-    for name, kind, help_text, value in series:
-        lines.append(f"# HELP {name} {help_text}")
-        lines.append(f"# TYPE {name} {kind}")
-        lines.append(f"{name} {value:.3f}" if isinstance(value, float) else f"{name} {value}")
+def render_process(out: Exposition, started_at: float = PROCESS_STARTED_AT) -> None:
+    """Add the `process_*` series of this process to `out`."""
+    out.single("process_cpu_seconds_total", "counter", "User and system CPU time.",
+               round(cpu_seconds(), 3))  # fmt: skip
+    out.single("process_resident_memory_bytes", "gauge", "Resident memory.", rss_bytes())
+    out.single("process_open_fds", "gauge", "Open file descriptors.", open_fds())
+    out.single("process_start_time_seconds", "gauge",
+               "Start time of the process (Unix seconds).", round(started_at, 3))  # fmt: skip

@@ -33,7 +33,7 @@ from tracer.brands import Brands
 from tracer.redis_cluster import REDIS_ERRORS
 from tracer.store import StoreUnavailable
 
-logger = logging.getLogger("admin.dashboard.collect")
+logger = logging.getLogger(__name__)
 
 ENGAGEMENT_INTERVAL_S = 5.0
 # A store that takes longer than this keeps its last reading on the page.

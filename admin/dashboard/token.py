@@ -21,7 +21,7 @@ from tracer.errors import ConfigurationError
 from tracer.files import create_once, private_directory
 from tracer.settings import Secret
 
-logger = logging.getLogger("admin.dashboard.token")
+logger = logging.getLogger(__name__)
 
 ENV_VAR = "TRACER_ADMIN_TOKEN"
 FILE_NAME = "admin-token"

@@ -21,7 +21,7 @@ from tracer.observability import init_sentry
 from tracer.redis_server import RedisServer, free_port
 from tracer.settings import Settings, load_settings, mask_url
 
-logger = logging.getLogger("tracer.up")
+logger = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

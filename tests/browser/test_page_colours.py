@@ -46,7 +46,7 @@ def test_an_unreadable_text_colour_is_replaced_and_logged(
         brand, unsubscribe=msgspec.structs.replace(brand.unsubscribe, text_color="#eeeeee")
     )
 
-    with caplog.at_level(logging.WARNING, logger="tracer.edge.pages"):
+    with caplog.at_level(logging.WARNING, logger="edge.pages"):
         html = UnsubscribePages(pale).confirm("j•••@example.com", "").decode()
 
     assert "#eeeeee" not in html and "color:#1f2328" in html

@@ -113,7 +113,7 @@ async def test_shutdown_waits_for_deliveries_within_the_grace_period(
     dispatcher = make_dispatcher(brands, burst=False, shutdown_grace_period_s=2.0)
     run = asyncio.create_task(dispatcher.run())
     await until(lambda: receiver.counts.total() == 5, what="requests in flight")
-    caplog.set_level(logging.INFO, logger="dispatcher")
+    caplog.set_level(logging.INFO, logger="dispatcher.service")
     dispatcher.request_exit()
     await asyncio.wait_for(run, 10)
 
@@ -135,7 +135,7 @@ async def test_shutdown_cancels_after_the_grace_period_and_requeues(
     dispatcher = make_dispatcher(brands, burst=False, shutdown_grace_period_s=0.3)
     run = asyncio.create_task(dispatcher.run())
     await until(lambda: receiver.counts.total() == 6, what="requests in flight")
-    caplog.set_level(logging.INFO, logger="dispatcher")
+    caplog.set_level(logging.INFO, logger="dispatcher.service")
     dispatcher.request_exit()
     await asyncio.wait_for(run, 10)
 

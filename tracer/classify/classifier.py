@@ -38,7 +38,7 @@ from tracer.classify.verdicts import (
     signal,
 )
 
-logger = logging.getLogger("tracer.classify")
+logger = logging.getLogger(__name__)
 
 DEFAULT_MIN_CLICK_DELAY_S = BotPolicy().min_click_delay_s
 DEFAULT_CLOUD_SCAN_WINDOW_S = BotPolicy().cloud_scan_window_s

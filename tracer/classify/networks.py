@@ -22,7 +22,7 @@ from typing import Any
 from tracer.classify.patterns import read_data
 from tracer.classify.verdicts import CLOUD, NET_RANKS, Signal, signal
 
-logger = logging.getLogger("tracer.classify")
+logger = logging.getLogger(__name__)
 
 NETWORKS_FILE = "networks.toml"
 CLOUD_FILE = "cloud-networks.json"

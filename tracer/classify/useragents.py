@@ -31,7 +31,7 @@ from tracer.classify.patterns import (
 )
 from tracer.classify.verdicts import NO_UA_SIGNAL, UA_BOT, UA_RANKS, Signal, signal
 
-logger = logging.getLogger("tracer.classify")
+logger = logging.getLogger(__name__)
 
 __all__ = ["PLAIN_BROWSER", "CrawlerList", "UserAgents", "literal_of", "shared_user_agents"]
 

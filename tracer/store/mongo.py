@@ -79,7 +79,7 @@ from tracer.store.mongo_documents import (
 )
 from tracer.store.records import EventPolicy, batch_token, utc_day
 
-logger = logging.getLogger("tracer.store.mongo")
+logger = logging.getLogger(__name__)
 
 DUPLICATE_KEY = 11000
 # Server answers that mean "try again later", not "this document is bad".

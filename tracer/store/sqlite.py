@@ -71,7 +71,7 @@ from tracer.store.sqlite_sql import (
     SUPPRESS,
 )
 
-logger = logging.getLogger("tracer.store.sqlite")
+logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _DELETE_CHUNK = 5_000

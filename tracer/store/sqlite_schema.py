@@ -16,7 +16,7 @@ import time
 from tracer.errors import ConfigurationError
 from tracer.store.sqlite_sql import SCHEMA, SCHEMA_VERSION
 
-logger = logging.getLogger("tracer.store.sqlite")
+logger = logging.getLogger(__name__)
 
 # The first schema kept every derived column in `events`, with five indexes on it.
 _V1_INDEXES = ("events_id", "events_brand_ts", "events_message", "events_click_id",
