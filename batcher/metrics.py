@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 
 from batcher.worker import BatcherStats, BatchReport
-from tracer import events as event_codec
-from tracer import redis_keys
+from tracer import queue_depths
 from tracer.process_metrics import render_process
 from tracer.prometheus import Exposition
 from tracer.redis_cluster import REDIS_ERRORS
@@ -189,18 +188,13 @@ async def read_queue(client: aioredis.Redis, shards: int) -> QueueState | None:
     try:
         async with asyncio.timeout(QUEUE_READ_TIMEOUT_S):
             async with client.pipeline(transaction=False) as pipe:
-                for shard in range(shards):
-                    pipe.llen(redis_keys.event_shard(shard))
-                    pipe.llen(redis_keys.event_dead(shard))
-                    pipe.lindex(redis_keys.event_shard(shard), 0)
+                queue_depths.read_event_shards(pipe, range(shards))
                 replies = await pipe.execute()
     except (*REDIS_ERRORS, OSError, TimeoutError):
         return None
-    now = time.time()
     state = QueueState()
-    for shard in range(shards):
-        depth, dead, head = replies[3 * shard : 3 * shard + 3]
-        state.depth.append(depth)
-        state.dead.append(dead)
-        state.oldest_age_s.append(event_codec.queued_age_s(head, now))
+    for shard in queue_depths.event_shards(replies, time.time()):
+        state.depth.append(shard.depth)
+        state.dead.append(shard.dead)
+        state.oldest_age_s.append(shard.oldest_age_s)
     return state

@@ -13,7 +13,7 @@ import logging
 import time
 from collections import Counter
 
-from tracer import heartbeats, redis_keys
+from tracer import heartbeats, queue_depths, redis_keys
 from tracer.redis_cluster import AnyRedis, run_script
 
 log = logging.getLogger(__name__)
@@ -156,14 +156,12 @@ class WebhookQueue:
     async def depths(self) -> list[tuple[str, int, int]]:
         """(queue, shard, length) for the ready lists and the retry sets."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            for shard in self.shards:
-                pipe.llen(redis_keys.webhook_shard(shard))
-                pipe.zcard(redis_keys.webhook_retry(shard))
-            counts = await pipe.execute()
+            queue_depths.read_webhook_shards(pipe, self.shards)
+            replies = await pipe.execute()
         rows = []
-        for index, shard in enumerate(self.shards):
-            rows.append(("ready", shard, counts[2 * index]))
-            rows.append(("retry", shard, counts[2 * index + 1]))
+        for shard, depth in zip(self.shards, queue_depths.webhook_shards(replies), strict=True):
+            rows.append(("ready", shard, depth.ready))
+            rows.append(("retry", shard, depth.retry))
         return rows
 
     async def is_drained(self, stuck: int = 0) -> bool:

@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 
 from admin.dashboard.model import Shard
-from tracer import heartbeats, redis_keys
+from tracer import heartbeats, queue_depths, redis_keys
 from tracer.brands import Brands
 from tracer.endpoint_state import EndpointState
-from tracer.events import queued_age_s
 from tracer.heartbeats import Heartbeat
 from tracer.webhooks import endpoints
 
@@ -39,13 +38,8 @@ async def read_redis(
     endpoint_ids = [endpoint_id for brand in brands for endpoint_id in endpoints(brand)]
     async with asyncio.timeout(READ_TIMEOUT_S):
         async with client.pipeline(transaction=False) as pipe:
-            for shard in range(shards):
-                pipe.llen(redis_keys.event_shard(shard))
-                pipe.llen(redis_keys.event_dead(shard))
-                pipe.lindex(redis_keys.event_shard(shard), 0)
-                pipe.llen(redis_keys.webhook_shard(shard))
-                pipe.zcard(redis_keys.webhook_retry(shard))
-                pipe.llen(redis_keys.webhook_dead(shard))
+            queue_depths.read_event_shards(pipe, range(shards))
+            queue_depths.read_webhook_shards(pipe, range(shards))
             for brand in brands:
                 pipe.llen(redis_keys.webhook_dlq(brand.id))
             for endpoint_id in endpoint_ids:
@@ -54,19 +48,22 @@ async def read_redis(
                 heartbeats.read_registry(pipe, role)
             replies = await pipe.execute()
         reading = RedisReading()
-        at = 0
-        for shard in range(shards):
-            depth, dead, head, ready, retry, webhook_dead = replies[at : at + 6]
-            at += 6
+        at = shards * queue_depths.EVENT_REPLIES
+        events = queue_depths.event_shards(replies[:at], now)
+        webhooks = queue_depths.webhook_shards(
+            replies[at : at + shards * queue_depths.WEBHOOK_REPLIES]
+        )
+        at += shards * queue_depths.WEBHOOK_REPLIES
+        for shard, (queued, jobs) in enumerate(zip(events, webhooks, strict=True)):
             reading.shards.append(
                 Shard(
                     shard=shard,
-                    depth=depth,
-                    dead=dead,
-                    oldest_age_s=queued_age_s(head, now),
-                    webhook_ready=ready,
-                    webhook_retry=retry,
-                    webhook_dead=webhook_dead,
+                    depth=queued.depth,
+                    dead=queued.dead,
+                    oldest_age_s=queued.oldest_age_s,
+                    webhook_ready=jobs.ready,
+                    webhook_retry=jobs.retry,
+                    webhook_dead=jobs.dead,
                 )
             )
         for brand in brands:
