@@ -67,3 +67,86 @@ def test_the_admin_token_shows_only_where_it_came_from(tmp_path) -> None:
 
     assert_no_secret(repr(token))
     assert isinstance(token.value, Secret) and token.matches(ADMIN_TOKEN)
+
+
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def test_a_brand_shows_no_webhook_secret_but_signs_with_it() -> None:
+    from tracer.brands import parse_brands, webhook_secret_bytes
+
+    brands = parse_brands(
+        f"""
+[[brands]]
+id = "acme"
+name = "Acme"
+hosts = ["t.acme.example"]
+landing_url = "https://acme.example/"
+[[brands.webhooks]]
+url = "https://hooks.acme.example/tracer"
+secret = "{WEBHOOK_SECRET}"
+previous_secrets = ["{WEBHOOK_SECRET[:-4]}AAAA"]
+"""
+    )
+    hook = brands.get("acme").webhooks[0]
+
+    assert "MfKQ9r8GKYqrTwjUPD8I" not in repr(brands.get("acme"))
+    assert isinstance(hook.secret, Secret)
+    assert all(isinstance(s, Secret) for s in hook.previous_secrets)
+    assert webhook_secret_bytes(hook.secret) == webhook_secret_bytes(WEBHOOK_SECRET)
+
+
+LOGS_SETTINGS_AND_A_BRAND = """
+import logging
+from tracer.brands import load_brands
+from tracer.logs import configure_logging
+from tracer.observability import init_sentry
+from tracer.settings import load_settings
+
+settings = load_settings()
+configure_logging("INFO", role="batcher")
+assert init_sentry("batcher", settings)
+brand = load_brands(settings.config_path).get("northjobs")
+logging.getLogger("tracer.check").error("cannot start with %r and %r", settings, brand)
+import sentry_sdk
+sentry_sdk.flush(5)
+"""
+
+
+def test_no_secret_reaches_a_log_line_or_a_sentry_event(tmp_path) -> None:
+    """1. A process with secrets in every setting logs an error naming its settings and a
+    brand (as a careless log line would). Result: neither the log line nor the event the
+    Sentry stand-in receives holds any of them."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+    from tests.test_sentry import SentryStandIn
+
+    sentry = SentryStandIn().start()
+    try:
+        script = tmp_path / "role.py"
+        script.write_text(LOGS_SETTINGS_AND_A_BRAND)
+        env = {
+            "PATH": os.environ["PATH"],
+            "TRACER_DATA_DIR": str(tmp_path),
+            **ENVIRONMENT,
+            "SENTRY_DSN": sentry.dsn,
+        }
+        done = subprocess.run([sys.executable, str(script)], env=env, cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "cannot start with Settings(" in done.stderr
+        _event, raw = sentry.wait_for_event(lambda e: "cannot start" in str(e))
+    finally:
+        sentry.stop()
+    from tests.conftest import EXAMPLE_BRANDS
+    from tracer.brands import load_brands
+
+    hooks = load_brands(EXAMPLE_BRANDS).get("northjobs").webhooks
+    assert hooks, "the example brand has a webhook secret to leak"
+    for text in (done.stderr, raw.decode()):
+        assert_no_secret(text)
+        for hook in hooks:
+            assert str(hook.secret).removeprefix("whsec_") not in text

@@ -23,17 +23,19 @@ import msgspec
 from tracer import redis_keys
 from tracer.errors import ConfigurationError
 from tracer.events import AGENTS, EVENT_TYPES
+from tracer.settings import Secret
 
 UTM_PLACEHOLDERS = ("brand", "channel", "campaign", "job_source", "message_id", "link")
 
 
 class Webhook(msgspec.Struct, forbid_unknown_fields=True):
     url: str
-    secret: str
+    # A `Secret`: a brand printed in a log line or a traceback never shows it.
+    secret: Secret
     events: list[str] = msgspec.field(default_factory=lambda: ["open", "click", "unsubscribe"])
     # Secrets still accepted by the receiver while `secret` rotates in: each delivery is
     # signed with every one of them (Standard Webhooks allows several signatures).
-    previous_secrets: list[str] = msgspec.field(default_factory=list)
+    previous_secrets: list[Secret] = msgspec.field(default_factory=list)
     # Refuse loopback, private and link-local targets unless the operator says otherwise.
     allow_private: bool = False
     # Deliver machine traffic (bots, scanners, MPP) too; by default only what the brand's
@@ -210,6 +212,11 @@ class _Converter:
             return [self.convert(item, args[0], f"{path}[{i}]") for i, item in enumerate(raw)]
         if origin is dict and isinstance(raw, dict):
             return {key: self.convert(val, args[1], f"{path}.{key}") for key, val in raw.items()}
+        if kind is Secret:
+            if isinstance(raw, str):
+                return Secret(raw)
+            self.fail(path, f"a {type(raw).__name__} is not valid (expected a string)")
+            return Secret("")
         try:
             return msgspec.convert(raw, kind)
         except msgspec.ValidationError as exc:
@@ -245,7 +252,7 @@ def _placeholder(kind: Any) -> Any:
         return origin(
             **{f.name: _placeholder(f.type) for f in msgspec.structs.fields(origin) if f.required}
         )
-    defaults = {str: "", int: 0, float: 0.0, bool: False, list: [], dict: {}}
+    defaults = {str: "", Secret: Secret(""), int: 0, float: 0.0, bool: False, list: [], dict: {}}
     return defaults.get(origin)
 
 
