@@ -81,6 +81,7 @@ class Journal:
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         os.ftruncate(self._fd, size)
         self._map = mmap.mmap(self._fd, size)
+        _touch_every_page(self._map)
         self._map[:_PRODUCER] = _HEADER.pack(MAGIC, HEADER_BYTES, 1, 0, 0, 0, 0, 1, b"")[:_PRODUCER]
         self._map[_PRODUCER : _PRODUCER + 32] = producer.encode("ascii")[:32].ljust(32, b"\0")
         self._pack_into = _WORD.pack_into
@@ -252,3 +253,12 @@ def orphaned_journals(directory: Path, own: Path | None) -> list[OrphanJournal]:
         if journal is not None:
             found.append(journal)
     return found
+
+
+def _touch_every_page(ring: mmap.mmap) -> None:
+    """Fault every page of a new ring in now, at start-up: the request path then never
+    takes a page fault to grow it, and the worker's memory is what it will stay (a ring
+    that filled page by page looked like a leak over a long run)."""
+    page = mmap.PAGESIZE
+    for offset in range(0, len(ring), page):
+        ring[offset] = 0
