@@ -1,4 +1,12 @@
-"""Shared fixtures: a private real redis-server, a data directory, the example brands."""
+"""Fixtures of every suite: a private real redis-server, a data directory, the example
+brands, and an environment without the developer's settings.
+
+Fixtures that several suites share but not every test needs live in plain modules, the
+plugins below, registered here once: a test asks for them by name and imports nothing.
+Plain helpers (classes, functions, constants) live in ordinary modules that tests import
+(`tests.support`, `tests.edge.helpers`, `tests.admin.helpers`, ...). A conftest holds only
+the fixtures of its own directory; `tests/test_suite_layout.py` keeps it so.
+"""
 
 from __future__ import annotations
 
@@ -9,29 +17,17 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.support import EXAMPLE_BRANDS, ORIGINAL_ENVIRONMENT, is_setting
 from tracer.brands import Brands, load_brands
 from tracer.keyring import KeyRing, new_keyring
 from tracer.redis_server import RedisServer
 
-# The environment as the test run found it (fixtures below scrub TRACER_*/REDIS_URL/
-# MONGODB_URL for every test; suites that honour e.g. MONGODB_URL read it from here).
-ORIGINAL_ENVIRONMENT = dict(os.environ)
-# Settings a developer's shell may carry, besides every TRACER_* one: no test, and no
-# process a test starts, may read them.
-SETTINGS_ENV = ("REDIS_URL", "MONGODB_URL", "SENTRY_DSN")
-
-
-def is_setting(name: str) -> bool:
-    return name.startswith("TRACER_") or name in SETTINGS_ENV
-
-
-def environment_without_settings() -> dict[str, str]:
-    """The environment without Tracer's settings: where a child process's starts."""
-    return {name: value for name, value in os.environ.items() if not is_setting(name)}
-
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE_BRANDS = ROOT / "config" / "brands.example.toml"
+pytest_plugins = [
+    "tests.fixtures.processes",
+    "tests.fixtures.edge",
+    "tests.fixtures.redis_cluster",
+    "tests.fixtures.stores",
+]
 
 
 @pytest.fixture(scope="session")

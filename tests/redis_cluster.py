@@ -1,8 +1,8 @@
 """A local three-node Redis Cluster (no replicas) for the tests of every role.
 
-A test module imports `redis_cluster_fixture` (`# noqa: F401`: pytest finds it by its
-name) and asks for `redis_cluster`: the running nodes, stopped after the test. Import
-`cluster_client_fixture` too for `cluster_client`, a (sync) client of that cluster.
+A test asks for the `redis_cluster` fixture (the running nodes, stopped after the test)
+and `cluster_client` (a sync client of that cluster), both in
+`tests/fixtures/redis_cluster.py`; the helpers here start, stop and inspect clusters.
 """
 
 from __future__ import annotations
@@ -11,10 +11,8 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from redis.cluster import RedisCluster
 
 from tracer.redis_server import RedisServer, free_port
@@ -89,25 +87,6 @@ def start_cluster(directory: Path, nodes: int = NODES) -> list[ClusterNode]:
 def stop_cluster(nodes: list[ClusterNode]) -> None:
     for node in nodes:
         node.stop()
-
-
-@pytest.fixture(name="redis_cluster")
-def redis_cluster_fixture(tmp_path: Path) -> Iterator[list[ClusterNode]]:
-    nodes = start_cluster(tmp_path / "cluster")
-    try:
-        yield nodes
-    finally:
-        stop_cluster(nodes)
-
-
-@pytest.fixture(name="cluster_client")
-def cluster_client_fixture(redis_cluster: list[ClusterNode]) -> Iterator[RedisCluster]:
-    client = RedisCluster.from_url(seed_url(redis_cluster))
-    try:
-        yield client
-    finally:
-        client.disconnect_connection_pools()
-        client.close()
 
 
 def wait_for_cluster(nodes: list[ClusterNode], timeout_s: float = 30.0) -> None:

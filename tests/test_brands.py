@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLE_BRANDS
+from tests.support import EXAMPLE_BRANDS
 from tracer.brands import load_brands, parse_brands
 from tracer.errors import ConfigurationError
 

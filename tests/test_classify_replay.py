@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
-from tests.conftest import EXAMPLE_BRANDS
 from tests.store.events import make_event
+from tests.support import EXAMPLE_BRANDS
 from tracer.brands import load_brands
 from tracer.classify.replay import Replay, VerdictDeriver
 

@@ -24,7 +24,7 @@ from standardwebhooks import Webhook
 
 from bench.geoip import write_country_db
 from tests.admin.test_dashboard import CHROMIUM, CHROMIUM_ARGS
-from tests.edge.conftest import fetch
+from tests.edge.helpers import fetch
 from tracer.redis_server import free_port
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

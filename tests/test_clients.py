@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from bench.clients import Case, load_corpus
-from tests.conftest import ROOT, environment_without_settings
+from tests.support import ROOT, environment_without_settings
 from tracer.clients import (
     MAX_UA_CHARS,
     NO_CLIENT,

@@ -13,15 +13,13 @@ import pytest
 from redis.cluster import RedisCluster
 
 from dispatcher import dead_letters
-from tests.conftest import environment_without_settings
-from tests.redis_cluster import (  # noqa: F401  (fixtures)
+from tests.redis_cluster import (
     ClusterNode,
-    cluster_client_fixture,
     node_ports,
-    redis_cluster_fixture,
     seed_url,
 )
 from tests.store.events import make_event
+from tests.support import environment_without_settings
 from tracer import redis_keys
 from tracer.brands import Brands
 from tracer.settings import DEFAULT_CONFIG

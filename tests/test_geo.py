@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.geoip import write_country_db
-from tests.conftest import ROOT, environment_without_settings
+from tests.support import ROOT, environment_without_settings
 from tracer.errors import ConfigurationError
 from tracer.geo import GeoIP, country_code, open_geoip
 from tracer.settings import load_settings

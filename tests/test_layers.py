@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 KERNEL = "tracer"
 STAGES = ("edge", "batcher", "dispatcher", "admin")

@@ -17,14 +17,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.conftest import ROOT
-from tests.edge.conftest import (  # noqa: F401  (fixtures, asked for by name)
-    EdgeProcess,
-    builder,
-    edge_env,
-    keyring_file,
-    start_edge,
-)
+from tests.edge.helpers import EdgeProcess
+from tests.support import ROOT
 from tracer.links import LinkBuilder
 from tracer.observability import brand_of, scrub
 

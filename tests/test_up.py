@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.edge.conftest import fetch
+from tests.edge.helpers import fetch
 from tracer.redis_server import free_port
 
 

@@ -6,7 +6,7 @@ import socket
 import time
 from collections.abc import Callable
 
-from tests.admin.conftest import NORTHJOBS_KEY, AdminProcess
+from tests.admin.helpers import NORTHJOBS_KEY, AdminProcess
 
 
 def _abort_body(port: int, path: str) -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from tests.admin.conftest import HARBOR_KEY, NORTHJOBS_KEY, AdminProcess, Api
-from tests.admin.helpers import queued
+from tests.admin.helpers import HARBOR_KEY, NORTHJOBS_KEY, AdminProcess, Api, queued
 
 # Each endpoint, asked by North Jobs' key about Harbor Careers.
 FOREIGN_REQUESTS = [

@@ -8,8 +8,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.admin.conftest import AdminProcess, admin_env
-from tests.conftest import ROOT
+from tests.admin.helpers import AdminProcess, admin_env
+from tests.support import ROOT
 
 
 def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

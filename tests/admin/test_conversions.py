@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import redis
 
-from tests.admin.conftest import Api
-from tests.admin.helpers import queued
+from tests.admin.helpers import Api, queued
 
 
 async def test_a_conversion_is_queued_for_the_keys_brand(

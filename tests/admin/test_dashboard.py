@@ -31,9 +31,9 @@ from admin.dashboard.sessions import Sessions
 from admin.dashboard.token import load_admin_token
 from admin.dashboard.window import Reading, Window
 from dispatcher.metrics import Metrics
-from tests.admin.conftest import NORTHJOBS_KEY, SHARDS, AdminProcess
-from tests.conftest import EXAMPLE_BRANDS, ROOT, environment_without_settings
-from tests.edge.conftest import EdgeProcess, Reply
+from tests.admin.helpers import NORTHJOBS_KEY, SHARDS, AdminProcess
+from tests.edge.helpers import EdgeProcess, Reply
+from tests.support import EXAMPLE_BRANDS, ROOT, environment_without_settings
 from tracer.brands import Brands
 from tracer.endpoint_state import EndpointState
 from tracer.errors import ConfigurationError

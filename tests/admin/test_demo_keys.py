@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import aiohttp
 
-from tests.admin.conftest import HARBOR_KEY, NORTHJOBS_KEY, AdminProcess, Api
+from tests.admin.helpers import HARBOR_KEY, NORTHJOBS_KEY, AdminProcess, Api
 from tracer.brands import Brands
 from tracer.demo_keys import EXAMPLE_KEY_SHA256, is_demo_key
 

@@ -12,8 +12,7 @@ from collections.abc import Callable
 import aiohttp
 import pytest
 
-from tests.admin.conftest import HARBOR_KEY, AdminProcess, Api
-from tests.admin.helpers import open_token
+from tests.admin.helpers import HARBOR_KEY, AdminProcess, Api, open_token
 from tracer.links import LinkBuilder
 
 # Each becomes another host under the old IDNA 2003 mapping (no STD3 rules): a full-width

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import aiohttp
 
-from tests.admin.conftest import NORTHJOBS_KEY, AdminProcess, Api
+from tests.admin.helpers import NORTHJOBS_KEY, AdminProcess, Api
 from tracer.redis_server import RedisServer, free_port
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from tests.admin.conftest import Api
-from tests.admin.helpers import open_token
+from tests.admin.helpers import Api, open_token
 from tracer import slugs
 from tracer.links import LinkBuilder
 

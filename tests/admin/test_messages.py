@@ -7,8 +7,7 @@ import time
 import redis
 import redis.asyncio as aioredis
 
-from tests.admin.conftest import Api
-from tests.admin.helpers import DATA, open_token, queued
+from tests.admin.helpers import DATA, Api, open_token, queued
 from tracer import slugs
 from tracer.links import LinkBuilder, normalize_destination
 from tracer.rewrite import ONE_CLICK

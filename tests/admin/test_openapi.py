@@ -17,7 +17,7 @@ from schemathesis.specs.openapi.checks import (
 
 from admin.openapi import build_document
 from admin.routes import ROUTES
-from tests.admin.conftest import NORTHJOBS_KEY, AdminProcess, Api
+from tests.admin.helpers import NORTHJOBS_KEY, AdminProcess, Api
 
 CHECKS = [
     not_a_server_error,

@@ -12,13 +12,10 @@ from redis.cluster import RedisCluster
 
 from admin.dashboard.redis_state import read_redis
 from admin.services import redis_client
-from tests.admin.conftest import NORTHJOBS_KEY, SHARDS, AdminProcess, Api
-from tests.admin.helpers import queued
-from tests.redis_cluster import (  # noqa: F401  (fixtures)
+from tests.admin.helpers import NORTHJOBS_KEY, SHARDS, AdminProcess, Api, queued
+from tests.redis_cluster import (
     ClusterNode,
-    cluster_client_fixture,
     node_ports,
-    redis_cluster_fixture,
     seed_url,
 )
 from tracer import redis_keys

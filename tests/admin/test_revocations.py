@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from tests.admin.conftest import HARBOR_KEY, Api
+from tests.admin.helpers import HARBOR_KEY, Api
 from tracer import revocations
 
 

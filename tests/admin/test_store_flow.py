@@ -16,11 +16,18 @@ import aiohttp
 import pytest
 import redis
 
-from tests.admin.conftest import HARBOR_KEY, NORTHJOBS_KEY, SHARDS, AdminProcess, Api
-from tests.admin.helpers import queued, store_queued_events
-from tests.conftest import EXAMPLE_BRANDS
-from tests.edge.conftest import EdgeProcess, wait_for_events
-from tests.store.backends import drop_database, mongo_base_url, with_database  # noqa: F401  (fixture)
+from tests.admin.helpers import (
+    HARBOR_KEY,
+    NORTHJOBS_KEY,
+    SHARDS,
+    AdminProcess,
+    Api,
+    queued,
+    store_queued_events,
+)
+from tests.edge.helpers import EdgeProcess, wait_for_events
+from tests.store.backends import drop_database, with_database
+from tests.support import EXAMPLE_BRANDS
 from tracer.brands import Brands
 from tracer.links import LinkBuilder
 from tracer.redis_server import RedisServer, free_port

@@ -1,4 +1,5 @@
-"""Fixtures of the batcher suite: the store backends (sqlite, mongo) and batchers."""
+"""Fixtures of the batcher suite: batchers on the session's Redis (the store backends,
+sqlite and mongo, come from `tests/fixtures/stores.py`)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,6 @@ from batcher.config import BatcherConfig
 from batcher.main import redis_client
 from batcher.worker import Batcher
 from tests.batcher.helpers import FAST, SHARDS
-from tests.store.backends import (  # noqa: F401  (fixtures)
-    mongo_base_url,
-    store,
-    store_factory,
-    store_kind,
-)
 from tracer.brands import Brands
 from tracer.store import EventStore
 

@@ -20,8 +20,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from batcher.metrics import BatcherMetrics, read_queue
 from batcher.worker import BatcherStats
 from tests.batcher.helpers import SHARDS, events, push, queued
-from tests.conftest import ROOT
 from tests.store.events import make_event
+from tests.support import ROOT
 from tracer.redis_server import free_port
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

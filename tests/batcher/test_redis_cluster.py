@@ -29,11 +29,9 @@ from tests.batcher.helpers import (
     stored_count,
     wait_until,
 )
-from tests.redis_cluster import (  # noqa: F401  (fixtures)
+from tests.redis_cluster import (
     ClusterNode,
-    cluster_client_fixture,
     node_ports,
-    redis_cluster_fixture,
     seed_url,
     stop_cluster,
     wait_for_cluster,

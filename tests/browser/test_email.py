@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import urllib.parse
 
-from tests.browser.conftest import LANDING_HOST, Stack, browser_suite
-from tests.conftest import ROOT
+from tests.browser.helpers import LANDING_HOST, Stack, browser_suite
+from tests.support import ROOT
 from tracer.rewrite import RewrittenEmail, rewrite_email
 
 pytestmark = browser_suite

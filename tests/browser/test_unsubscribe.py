@@ -12,7 +12,7 @@ import asyncio
 import re
 from pathlib import Path
 
-from tests.browser.conftest import Stack, browser_suite
+from tests.browser.helpers import Stack, browser_suite
 from tracer.settings import load_settings
 from tracer.store import open_store
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from batcher.config import DEFAULT_METRICS_PORT
-from tests.edge.conftest import fetch
+from tests.edge.helpers import fetch
 from tracer.instance import registered_metrics
 
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36"

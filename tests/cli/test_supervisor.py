@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.test_instances import CHROME, distinct_free_ports, wait_for
-from tests.edge.conftest import fetch
+from tests.edge.helpers import fetch
 from tracer.links import LinkBuilder
 
 

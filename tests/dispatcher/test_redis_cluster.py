@@ -36,12 +36,10 @@ from tests.dispatcher.helpers import (
     push,
     until,
 )
-from tests.redis_cluster import (  # noqa: F401  (fixtures)
+from tests.redis_cluster import (
     ClusterNode,
-    cluster_client_fixture,
     node_of,
     node_ports,
-    redis_cluster_fixture,
     seed_url,
     wait_for_cluster,
 )

@@ -10,7 +10,7 @@ import time
 import pytest
 import redis
 
-from tests.edge.conftest import (
+from tests.edge.helpers import (
     EdgeProcess,
     fetch,
     queued_events,

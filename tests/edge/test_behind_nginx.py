@@ -18,8 +18,8 @@ import pytest
 import redis
 
 from tests.certificates import write_certificate
-from tests.conftest import EXAMPLE_BRANDS, ROOT
-from tests.edge.conftest import EdgeProcess, Reply, wait_for_events
+from tests.edge.helpers import EdgeProcess, Reply, wait_for_events
+from tests.support import EXAMPLE_BRANDS, ROOT
 from tracer.links import LinkBuilder
 from tracer.redis_server import free_port
 

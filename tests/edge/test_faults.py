@@ -15,7 +15,7 @@ from pathlib import Path
 
 import redis
 
-from tests.edge.conftest import EdgeProcess, fetch, queued_events
+from tests.edge.helpers import EdgeProcess, fetch, queued_events
 from tracer.brands import Brands
 from tracer.links import LinkBuilder
 from tracer.redis_server import RedisServer

@@ -8,7 +8,7 @@ import time
 
 import redis
 
-from tests.edge.conftest import EdgeProcess, fetch
+from tests.edge.helpers import EdgeProcess, fetch
 from tracer.links import LinkBuilder
 from tracer.settings import load_settings
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from tests.edge.conftest import EdgeProcess, wait_for_events
+from tests.edge.helpers import EdgeProcess, wait_for_events
 from tracer.links import LinkBuilder
 
 

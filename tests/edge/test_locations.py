@@ -10,7 +10,7 @@ import ada_url
 from hypothesis import HealthCheck, given, settings
 
 from tests.destinations import destinations
-from tests.edge.conftest import EdgeProcess, fetch
+from tests.edge.helpers import EdgeProcess, fetch
 from tracer.links import LinkBuilder, LinkError
 from tracer.tokens import CLICK, LinkPayload
 

@@ -7,11 +7,10 @@ from pathlib import Path
 
 from redis.cluster import RedisCluster
 
-from tests.edge.conftest import SHARDS, EdgeProcess, queued_events
+from tests.edge.helpers import SHARDS, EdgeProcess, queued_events
 from tests.edge.test_faults import Traffic, assert_exactly_once, click_paths, wait_until
-from tests.redis_cluster import (  # noqa: F401
+from tests.redis_cluster import (
     ClusterNode,
-    redis_cluster_fixture,
     seed_url,
     wait_for_cluster,
 )

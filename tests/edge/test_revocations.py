@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import redis
 
-from tests.conftest import ROOT
-from tests.edge.conftest import EdgeProcess, wait_for_events
+from tests.edge.helpers import EdgeProcess, wait_for_events
+from tests.support import ROOT
 from tracer.links import LinkBuilder
 
 LANDING = "https://northjobs.example/"

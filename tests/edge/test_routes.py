@@ -7,7 +7,7 @@ import urllib.parse
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.edge.conftest import EdgeProcess, fetch, wait_for_events
+from tests.edge.helpers import EdgeProcess, fetch, wait_for_events
 from tracer.keyring import KeyRing
 from tracer.links import LinkBuilder
 from tracer.privacy import RecipientHasher

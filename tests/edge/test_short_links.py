@@ -7,7 +7,7 @@ import asyncio
 import redis
 import redis.asyncio as aioredis
 
-from tests.edge.conftest import EdgeProcess, wait_for_events
+from tests.edge.helpers import EdgeProcess, wait_for_events
 from tracer.keyring import KeyRing
 from tracer.links import LinkBuilder
 from tracer.slugs import ShortLinks, SlugAllocator

@@ -12,9 +12,9 @@ import redis
 from batcher.main import run_batcher
 from batcher.worker import BatcherStats
 from tests.batcher.helpers import FAST
-from tests.conftest import EXAMPLE_BRANDS
-from tests.edge.conftest import SHARDS, EdgeProcess, fetch, queued_hits
+from tests.edge.helpers import SHARDS, EdgeProcess, fetch, queued_hits
 from tests.edge.test_faults import wait_until
+from tests.support import EXAMPLE_BRANDS
 from tracer.brands import Brands
 from tracer.events import Event
 from tracer.links import LinkBuilder

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.conftest import EXAMPLE_BRANDS, environment_without_settings
 from tests.store.backends import FAST_FAILURE, drop_database, with_database
 from tests.store.events import make_event
+from tests.support import EXAMPLE_BRANDS, environment_without_settings
 from tracer.brands import Brands
 from tracer.classify.replay import Replay
 from tracer.events import Event

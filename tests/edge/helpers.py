@@ -1,5 +1,7 @@
-"""Fixtures for the edge: real `tracer edge` processes under granian, a private
-redis-server, and a plain HTTP client that never follows redirects."""
+"""Helpers of the edge tests: a real `tracer edge` process under granian, a plain HTTP
+client that never follows redirects, and readers of what the edge queued in Redis.
+
+The fixtures that start edges are in `tests/fixtures/edge.py`."""
 
 from __future__ import annotations
 
@@ -9,21 +11,17 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
 import redis
 
 from batcher.enrich import Enricher
-from tests.conftest import EXAMPLE_BRANDS, environment_without_settings
+from tests.support import EXAMPLE_BRANDS
 from tracer import hits, redis_keys
-from tracer.brands import Brands, load_brands
+from tracer.brands import load_brands
 from tracer.events import Event
-from tracer.keyring import KeyRing, write_keyring
-from tracer.links import LinkBuilder
-from tracer.redis_server import free_port
+from tracer.keyring import KeyRing
 from tracer.settings import Settings
 
 SHARDS = 4
@@ -168,61 +166,6 @@ def _split(url_or_path: str, host: str | None) -> tuple[str, str]:
         return host or url_host, "/" + path
     assert host is not None
     return host, url_or_path
-
-
-@pytest.fixture
-def keyring_file(tmp_path: Path, keyring: KeyRing) -> Path:
-    path = tmp_path / "keyring.json"
-    write_keyring(keyring, path)
-    register_keyring(keyring, path)
-    return path
-
-
-@pytest.fixture
-def builder(example_brands: Brands, keyring: KeyRing) -> LinkBuilder:
-    return LinkBuilder(example_brands, keyring)
-
-
-@pytest.fixture
-def edge_env(tmp_path: Path, keyring_file: Path, redis_url: str) -> dict[str, str]:
-    env = environment_without_settings()
-    env.update(
-        {
-            "TRACER_CONFIG": str(EXAMPLE_BRANDS),
-            "TRACER_KEYS": str(keyring_file),
-            "TRACER_DATA_DIR": str(tmp_path / "edge-data"),
-            "TRACER_EDGE_PORT": str(free_port()),
-            "TRACER_EDGE_METRICS_PORT": str(free_port()),
-            "TRACER_QUEUE_SHARDS": str(SHARDS),
-            "REDIS_URL": redis_url,
-            "TRACER_LOG_LEVEL": "INFO",
-            "TRACER_REDIS_TIMEOUT_S": "0.5",
-        }
-    )
-    return env
-
-
-@pytest.fixture
-def start_edge(tmp_path: Path) -> Iterator[Callable[..., EdgeProcess]]:
-    started: list[EdgeProcess] = []
-
-    def start(env: dict[str, str], workers: int = 1) -> EdgeProcess:
-        edge = EdgeProcess(
-            port=int(env["TRACER_EDGE_PORT"]),
-            env={**env, "WORKERS": str(workers)},
-            log_path=tmp_path / f"edge-{len(started)}.log",
-        )
-        started.append(edge)
-        return edge.start()
-
-    yield start
-    for edge in started:
-        edge.stop()
-
-
-@pytest.fixture
-def edge(start_edge: Callable[..., EdgeProcess], edge_env: dict[str, str]) -> EdgeProcess:
-    return start_edge(edge_env)
 
 
 def queued_events(
