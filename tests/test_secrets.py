@@ -121,7 +121,7 @@ def test_no_secret_reaches_a_log_line_or_a_sentry_event(tmp_path) -> None:
     import subprocess
     import sys
 
-    from tests.conftest import ROOT
+    from tests.support import ROOT
     from tests.test_sentry import SentryStandIn
 
     sentry = SentryStandIn().start()
@@ -141,7 +141,7 @@ def test_no_secret_reaches_a_log_line_or_a_sentry_event(tmp_path) -> None:
         _event, raw = sentry.wait_for_event(lambda e: "cannot start" in str(e))
     finally:
         sentry.stop()
-    from tests.conftest import EXAMPLE_BRANDS
+    from tests.support import EXAMPLE_BRANDS
     from tracer.brands import load_brands
 
     hooks = load_brands(EXAMPLE_BRANDS).get("northjobs").webhooks
