@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from tracer.brands import parse_brands
 from tracer.classify import HUMAN, Classifier, Verdict
-from tracer.classify.bursts import BurstTracker
+from tracer.classify.bursts import PRUNE_EVERY_S, WINDOW_S, BurstTracker
 from tracer.classify.useragents import CACHE_MAX_ENTRIES, UserAgents, shared_user_agents
 from tracer.events import AGENTS
 
@@ -287,6 +287,15 @@ class TestBurst:
             assert len(tracker) <= 100
         # Still detects a burst afterwards
         assert [tracker.observe("last", link, 2000.0) for link in range(3)] == [False, False, True]
+
+    def test_expired_windows_leave_below_the_cap(self) -> None:
+        # 100 first clicks a second on distinct messages for five minutes: the tracker
+        # keeps about the last PRUNE_EVERY_S + WINDOW_S seconds' worth, not 30,000.
+        tracker = BurstTracker()
+        for i in range(30_000):
+            tracker.observe(f"m{i}", 0, 1000.0 + i * 0.01)
+        assert len(tracker) <= 100 * (PRUNE_EVERY_S + WINDOW_S) + 1
+        assert [tracker.observe("late", link, 1300.0) for link in range(3)] == [False, False, True]
 
 
 BRANDS = """
