@@ -7,10 +7,11 @@ off (`bench/baselines/edge_variants.py`), next to the bare granian app, in one r
 Server pinned to core 0 with a private redis-server, wrk (-t1 -c64) on core 1, cycling
 through 20,000 distinct click tokens (and as many open tokens for the open rows). For each
 variant the table shows req/s and the time per request it adds to the previous row of its
-route; `no-journal` against `full` is what the kill -9 journal costs. Comparing these
-with the same code's CPU time in-process (a few µs each) shows how much more Python
-work costs inside granian, where the runtime thread that parses requests shares the core
-with the Python thread.
+route; `no-redis` against `full` is what pushing the hits to Redis costs (client side,
+and redis-server's own CPU on the same core), `no-journal` against `full` what the kill -9
+journal costs. Comparing these with the same code's CPU time in-process (a few µs each)
+shows how much more Python work costs inside granian, where the runtime thread that
+parses requests shares the core with the Python thread.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.baselines.launch import GRANIAN_FLAGS
-from tracer.redis_server import RedisServer
+from bench.baselines.servers import PinnedRedis
 
 ROOT = Path(__file__).resolve().parent.parent
 # (variant, route): the bare app first, then the click path and the open path part by part.
@@ -38,9 +39,11 @@ VARIANTS = (
     ("dispatch", "click"),
     ("decode", "click"),
     ("request-path", "click"),
+    ("no-redis", "click"),
     ("no-journal", "click"),
     ("full", "click"),
     ("request-path", "open"),
+    ("no-redis", "open"),
     ("no-journal", "open"),
     ("full", "open"),
 )
@@ -201,7 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     seconds, rounds = (4, 1) if args.quick else (8, 3)
     with tempfile.TemporaryDirectory(prefix="tracer-breakdown-") as tmp:
         work = Path(tmp)
-        with RedisServer(work / "redis", persistent=False) as redis_server:
+        # On the server's core, as in `bench.edge`: Redis is part of the system measured.
+        with PinnedRedis(work / "redis", 0) as redis_server:
             env = {
                 **os.environ,
                 "PYTHONPATH": str(ROOT),

@@ -4,6 +4,9 @@ granian (`bench.edge_breakdown`). Selected by `EDGE_VARIANT`:
 - `dispatch`: the edge's routing and lifespan (recorder running), then a precomputed 302;
 - `decode`: … plus opening the click's token;
 - `request-path`: the edge's whole handler, with the raw hit dropped instead of recorded;
+- `no-redis`: the edge as shipped (hits encoded, journaled, buffered, flushed), but a
+  flush's batches are dropped instead of sent: what the push to Redis costs the worker's
+  core (the benchmark's redis-server runs on that core too);
 - `no-journal`: the edge as shipped but without the journal (what the journal costs);
 - `full`: the edge as shipped (raw hits encoded, journaled, pushed to Redis).
 
@@ -29,12 +32,14 @@ def create_app() -> Edge:
         edge._routes["/c/"] = _decode_then_answer(edge)
     elif variant == "request-path":
         _drop_hits(edge)
+    elif variant == "no-redis":
+        _drop_flushes(edge)
     elif variant == "no-journal":
         edge.journal_bytes = 0
     elif variant != "full":
         raise SystemExit(
             f"EDGE_VARIANT={variant!r} is not one of dispatch, decode, request-path, "
-            "no-journal, full"
+            "no-redis, no-journal, full"
         )
     return edge
 
@@ -61,3 +66,18 @@ def _drop_hits(edge: Edge) -> None:
         edge._record = lambda *hit: None
 
     edge.startup = startup_dropping_hits  # type: ignore[method-assign]
+
+
+def _drop_flushes(edge: Edge) -> None:
+    startup = edge.startup
+
+    async def startup_dropping_flushes() -> None:
+        await startup()
+
+        async def push(*batches: object) -> bool:
+            return True  # as if Redis had taken them: the journal is acknowledged
+
+        assert edge.recorder is not None
+        edge.recorder._push_batch = push  # type: ignore[method-assign]
+
+    edge.startup = startup_dropping_flushes  # type: ignore[method-assign]
