@@ -41,16 +41,6 @@ _LOG_EVERY_S = 60.0
 
 UNCLASSIFIED = Verdict("human", ("classify_error",))
 
-# TokenError message -> reason counted for a dropped hit (the edge's names for the same).
-TOKEN_REASONS = {
-    "token too long": "token_too_long",
-    "not base64url": "bad_encoding",
-    "unknown token version": "bad_version",
-    "unknown or retired key id": "unknown_key",
-    "authentication failed": "tampered",
-    "payload does not decode": "bad_payload",
-}
-
 
 class BrandRules:
     """What enrichment needs of one brand, worked out once."""
@@ -195,7 +185,7 @@ class Enricher:
         try:
             payload = self.codec.open(hit.token)
         except TokenError as exc:
-            return TOKEN_REASONS.get(str(exc), "bad_token")
+            return exc.reason
         if payload.brand != hit.brand:
             return "wrong_host"
         if payload.kind != OPEN:

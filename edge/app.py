@@ -373,7 +373,7 @@ class Edge:
         try:
             opened = self.codec.open_plain(token)
         except TokenError as exc:
-            self.metrics.reject(_token_reason(str(exc)))
+            self.metrics.reject(exc.reason)
             return None
         payload = opened[1]
         if payload.brand != site.id:
@@ -517,17 +517,6 @@ def _unsubscribe_scope(form: bytes, token_list: str) -> str | None:
     if choice == "list" and token_list:
         return token_list
     return None
-
-
-def _token_reason(message: str) -> str:
-    return {
-        "token too long": "token_too_long",
-        "not base64url": "bad_encoding",
-        "unknown token version": "bad_version",
-        "unknown or retired key id": "unknown_key",
-        "authentication failed": "tampered",
-        "payload does not decode": "bad_payload",
-    }.get(message, "bad_token")
 
 
 async def _ignored() -> None:

@@ -17,4 +17,11 @@ class ConfigurationError(TracerError):
 
 
 class TokenError(TracerError):
-    """A token is malformed, tampered with, expired or signed by an unknown key."""
+    """A token is malformed, tampered with, expired or signed by an unknown key.
+
+    `reason` names the failure for counters and dropped-hit records ("tampered", …): the
+    edge's rejections and the batcher's dropped opens use the same names."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason

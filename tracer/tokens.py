@@ -105,30 +105,30 @@ class TokenCodec:
         try:
             return plaintext, _decode_payload(plaintext)
         except (msgspec.DecodeError, msgspec.ValidationError):
-            raise TokenError("payload does not decode") from None
+            raise TokenError("payload does not decode", "bad_payload") from None
 
     def _decrypt(self, token: str) -> bytes:
         if len(token) > MAX_TOKEN_CHARS:
-            raise TokenError("token too long")
+            raise TokenError("token too long", "token_too_long")
         tail = len(token) & 3
         if tail and token[-1] not in _CANONICAL_LAST[tail]:
             # The last character's unused bits must be zero: one spelling per token.
-            raise TokenError("not base64url")
+            raise TokenError("not base64url", "bad_encoding")
         try:
             encoded = token.encode("ascii").translate(_FROM_URLSAFE)
             raw = binascii.a2b_base64(encoded + b"=" * (-len(encoded) % 4), strict_mode=True)
         except (UnicodeEncodeError, binascii.Error):
-            raise TokenError("not base64url") from None
+            raise TokenError("not base64url", "bad_encoding") from None
         header = raw[:3]
         opener = self._openers.get(header)
         if opener is None or len(raw) < MIN_TOKEN_BYTES:
             if len(raw) < MIN_TOKEN_BYTES or raw[0] != VERSION:
-                raise TokenError("unknown token version")
-            raise TokenError("unknown or retired key id")
+                raise TokenError("unknown token version", "bad_version")
+            raise TokenError("unknown or retired key id", "unknown_key")
         try:
             return opener.decrypt(raw[3:15], raw[15:], header)
         except InvalidTag:
-            raise TokenError("authentication failed") from None
+            raise TokenError("authentication failed", "tampered") from None
 
 
 def decode_payload(plaintext: bytes) -> LinkPayload:
