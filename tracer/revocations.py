@@ -24,6 +24,7 @@ import msgspec
 from tracer import redis_keys
 from tracer.links import LinkError, normalize_host
 from tracer.redis_cluster import AnyRedis
+from tracer.rewrite.urls import host_of
 from tracer.tokens import LinkPayload
 
 Kind = Literal["campaign", "message_id", "destination_host"]
@@ -182,14 +183,9 @@ class RevocationSet:
 
 
 def destination_host(url: str) -> str:
-    """The host of a destination the link builder normalised (lower case, no port)."""
-    authority = url.partition("://")[2]
-    for separator in "/?#":
-        authority = authority.partition(separator)[0]
-    host = authority.rpartition("@")[2]
-    if host.startswith("["):
-        return host.partition("]")[0] + "]"
-    return host.partition(":")[0].rstrip(".")
+    """The host of a destination the link builder normalised, without a trailing dot (a
+    rule for evil.example covers evil.example.)."""
+    return host_of(url).rstrip(".")
 
 
 def _host_revoked(host: str, revoked: frozenset[str]) -> bool:
