@@ -36,6 +36,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from tracer.files import lock_abandoned
+
 logger = logging.getLogger(__name__)
 
 MAGIC = b"TRJ1"
@@ -180,19 +182,8 @@ class OrphanJournal:
 
     @classmethod
     def adopt(cls, path: Path) -> OrphanJournal | None:
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            return None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        if not path.exists():  # replayed and removed between listing and locking
-            os.close(fd)
-            return None
-        return cls(path, fd)
+        fd = lock_abandoned(path, os.O_RDONLY)
+        return cls(path, fd) if fd is not None else None
 
     def read(self) -> Unacknowledged | None:
         """The records not acknowledged; None for a file that is not a journal."""

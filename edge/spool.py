@@ -18,6 +18,8 @@ from pathlib import Path
 
 import msgspec
 
+from tracer.files import lock_abandoned
+
 logger = logging.getLogger(__name__)
 
 _FRAME_HEADER = struct.Struct(">II")
@@ -59,19 +61,8 @@ class SpoolFile:
     @classmethod
     def adopt(cls, path: Path) -> SpoolFile | None:
         """Lock `path` if nobody holds it (its writer is gone); None when it is in use."""
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_APPEND)
-        except FileNotFoundError:
-            return None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        if not path.exists():  # removed by its previous adopter between listdir and lock
-            os.close(fd)
-            return None
-        return cls(path, fd)
+        fd = lock_abandoned(path, os.O_RDWR | os.O_APPEND)
+        return cls(path, fd) if fd is not None else None
 
     def append(self, batch: SpooledBatch) -> None:
         payload = _encode(batch)

@@ -3,6 +3,7 @@ the account Tracer runs as may read."""
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import stat
@@ -25,6 +26,26 @@ def create_once(path: Path, write: Callable[[Path], None]) -> None:
         pass
     finally:
         temporary.unlink()
+
+
+def lock_abandoned(path: Path, flags: int) -> int | None:
+    """Open `path` (os.open `flags`) and take its exclusive lock without waiting: the
+    descriptor, holding the lock; None when the file is gone or still locked by its
+    writer. A file removed by another adopter between the caller's listing and the lock
+    counts as gone."""
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    if not path.exists():
+        os.close(fd)
+        return None
+    return fd
 
 
 # Data files hold IP prefixes, user agents, recipient hashes, suppressions and keys: only
