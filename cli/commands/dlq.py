@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import re
 import sys
 import time
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from cli.instance import command_settings
+from cli.moments import parse_moment
 from tracer import endpoint_state, redis_keys
 from tracer.brands import Brands, load_brands
 from tracer.endpoint_state import EndpointState
@@ -27,9 +27,6 @@ from tracer.webhooks import endpoints
 
 if TYPE_CHECKING:
     from dispatcher.dead_letters import DeadLetter
-
-_RELATIVE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -78,26 +75,12 @@ def _filters(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def parse_since(text: str, now: float | None = None) -> float:
-    """`T` of `--since` as Unix seconds."""
-    text = text.strip()
-    relative = _RELATIVE.fullmatch(text)
-    if relative:
-        amount, unit = relative.groups()
-        return (time.time() if now is None else now) - float(amount) * _UNITS[unit]
+def parse_since(text: str) -> float:
+    """`T` of `--since` as Unix seconds (an argparse type)."""
     try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a date/time, Unix seconds or an age like 6h"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.timestamp()
+        return parse_moment(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def run_list(args: argparse.Namespace) -> int:

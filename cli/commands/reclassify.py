@@ -16,23 +16,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
-import re
 import sys
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TextIO
 
 from cli.instance import command_settings
+from cli.moments import parse_moment
 from tracer.brands import Brand, load_brands
 from tracer.classify.replay import REPLAYED_TYPES, Replay
 from tracer.errors import ConfigurationError
 from tracer.store import EventStore, StoreMissing, StoreUnavailable, open_store
 
 DEFAULT_BATCH = 2_000
-_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
-_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -57,31 +53,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def parse_since(text: str, now: float | None = None) -> float:
-    """Unix seconds of `--since`; ValueError with a readable message when it is none of
-    the accepted forms."""
-    text = text.strip()
-    if not text:
-        return 0.0
-    relative = _RELATIVE.match(text)
-    if relative:
-        now = time.time() if now is None else now
-        return now - float(relative.group(1)) * _UNITS_S[relative.group(2)]
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(
-            f"--since: {text!r} is not an ISO date or time, Unix seconds or an age (30d, 12h)"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.timestamp()
-
-
 def run(args: argparse.Namespace) -> int:
     settings = command_settings()
     brands = load_brands(settings.config_path)
@@ -91,9 +62,9 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ConfigurationError(f"--batch-size: {args.batch_size} must be at least 1")
     try:
-        since = parse_since(args.since)
+        since = parse_moment(args.since)
     except ValueError as exc:
-        raise ConfigurationError(str(exc)) from None
+        raise ConfigurationError(f"--since: {exc}") from None
     tally = Tally()
     try:
         asyncio.run(
