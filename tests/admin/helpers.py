@@ -5,10 +5,7 @@ The fixtures built on them are in `tests/admin/conftest.py`."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
-import sys
-import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +19,13 @@ from batcher.main import run_batcher
 from batcher.worker import BatcherStats
 from tests.batcher.helpers import FAST
 from tests.edge.helpers import queued_events
-from tests.support import EXAMPLE_BRANDS, ROOT, environment_without_settings
+from tests.support import (
+    EXAMPLE_BRANDS,
+    environment_without_settings,
+    start_cli,
+    stop_process,
+    wait_until_ready,
+)
 from tracer.brands import Brands
 from tracer.events import Event
 from tracer.links import LinkBuilder
@@ -54,21 +57,12 @@ class AdminProcess:
 
     def start(self, timeout_s: float = 20.0) -> AdminProcess:
         self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "cli", "admin"],
-            env=self.env,
-            cwd=ROOT,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"admin exited: {self.log_text()[-3000:]}")
-            if self._healthy():
-                return self
-            time.sleep(0.05)
-        raise RuntimeError(f"admin did not start: {self.log_text()[-3000:]}")
+        self.process = start_cli(["admin"], self.env, self._log)
+        wait_until_ready(
+            self.process, self._healthy, log_tail=lambda: self.log_text()[-3000:],
+            what="admin", timeout_s=timeout_s,
+        )  # fmt: skip
+        return self
 
     def _healthy(self) -> bool:
         try:
@@ -80,13 +74,7 @@ class AdminProcess:
     def stop(self, timeout_s: float = 20.0) -> int:
         if self.process is None:
             return 0
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            code = self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            code = self.process.wait()
+        code = stop_process(self.process, timeout_s)
         self.process = None
         self._log.close()
         return code

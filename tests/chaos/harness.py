@@ -33,7 +33,6 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -41,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support import start_cli, stop_process, wait_until_ready
 from tracer.brands import load_brands, webhook_secret_bytes
 from tracer.keyring import load_keyring
 from tracer.links import LinkBuilder
@@ -48,7 +48,6 @@ from tracer.redis_server import RedisServer, free_port
 
 logger = logging.getLogger("tests.chaos")
 
-ROOT = Path(__file__).resolve().parents[2]
 HOST = "t.chaos.example"
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 BROWSERS = (
@@ -215,21 +214,12 @@ class Instance:
     def start(self, timeout_s: float = 60.0) -> Instance:
         self.redis.start()
         self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "cli", "up"],
-            env=self.env,
-            cwd=ROOT,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"tracer up exited: {self.log_tail()}")
-            if self._roles_ready():
-                return self
-            time.sleep(0.2)
-        raise RuntimeError(f"tracer up did not start: {self.log_tail()}")
+        self.process = start_cli(["up"], self.env, self._log)
+        wait_until_ready(
+            self.process, self._roles_ready, log_tail=self.log_tail, what="tracer up",
+            timeout_s=timeout_s, poll_s=0.2,
+        )  # fmt: skip
+        return self
 
     def _roles_ready(self) -> bool:
         roles = self.roles()
@@ -311,12 +301,7 @@ class Instance:
     def stop(self) -> int:
         code = 0
         if self.process is not None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                code = self.process.wait(90)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                code = self.process.wait()
+            code = stop_process(self.process, 90)
             self._log.close()
             self.process = None
         self.redis.stop()

@@ -9,7 +9,6 @@ import http.client
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import redis
 
 from batcher.enrich import Enricher
-from tests.support import EXAMPLE_BRANDS
+from tests.support import EXAMPLE_BRANDS, start_cli, stop_process, wait_until_ready
 from tracer import hits, redis_keys
 from tracer.brands import load_brands
 from tracer.events import Event
@@ -108,37 +107,27 @@ class EdgeProcess:
 
     def start(self, timeout_s: float = 20.0) -> EdgeProcess:
         self.log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "cli", "edge", "--workers", self.env.get("WORKERS", "1")],
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + timeout_s
-        workers = int(self.env.get("WORKERS", "1"))
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"edge exited: {self.log_path.read_text()[-2000:]}")
-            # Every worker ready (a signal to a worker still starting is not a clean stop).
-            if self.log_text().count("ready (producer") >= workers:
-                try:
-                    if fetch(self.port, "/healthz", "localhost").status == 200:
-                        return self
-                except OSError:
-                    pass
-            time.sleep(0.05)
-        raise RuntimeError(f"edge did not start: {self.log_path.read_text()[-2000:]}")
+        workers = self.env.get("WORKERS", "1")
+        self.process = start_cli(["edge", "--workers", workers], self.env, self.log)
+        wait_until_ready(
+            self.process, lambda: self._ready(int(workers)),
+            log_tail=lambda: self.log_path.read_text()[-2000:], what="edge", timeout_s=timeout_s,
+        )  # fmt: skip
+        return self
+
+    def _ready(self, workers: int) -> bool:
+        # Every worker ready (a signal to a worker still starting is not a clean stop).
+        if self.log_text().count("ready (producer") < workers:
+            return False
+        try:
+            return fetch(self.port, "/healthz", "localhost").status == 200
+        except OSError:
+            return False
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> int:
         if self.process is None:
             return 0
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        try:
-            code = self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            code = self.process.wait()
+        code = stop_process(self.process, timeout_s, sig)
         self.process = None
         self.log.close()
         return code
