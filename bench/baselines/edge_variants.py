@@ -16,6 +16,7 @@ Only for measurements: `python -m bench.edge_breakdown` runs each under granian.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from bench.baselines.bare_asgi import RESPONSE_BODY, RESPONSE_START
@@ -31,9 +32,9 @@ def create_app() -> Edge:
     elif variant == "decode":
         edge._routes["/c/"] = _decode_then_answer(edge)
     elif variant == "request-path":
-        _drop_hits(edge)
+        _after_startup(edge, _drop_hits)
     elif variant == "no-redis":
-        _drop_flushes(edge)
+        _after_startup(edge, _drop_flushes)
     elif variant == "no-journal":
         edge.journal_bytes = 0
     elif variant != "full":
@@ -58,26 +59,24 @@ def _decode_then_answer(edge: Edge) -> Any:
     return click
 
 
-def _drop_hits(edge: Edge) -> None:
+def _after_startup(edge: Edge, change: Callable[[Edge], None]) -> None:
+    """Apply `change` once the edge has started (its recorder exists then)."""
     startup = edge.startup
 
-    async def startup_dropping_hits() -> None:
+    async def startup_then_change() -> None:
         await startup()
-        edge._record = lambda *hit: None
+        change(edge)
 
-    edge.startup = startup_dropping_hits  # type: ignore[method-assign]
+    edge.startup = startup_then_change  # type: ignore[method-assign]
+
+
+def _drop_hits(edge: Edge) -> None:
+    edge._record = lambda *hit: None
 
 
 def _drop_flushes(edge: Edge) -> None:
-    startup = edge.startup
+    async def push(*batches: object) -> bool:
+        return True  # as if Redis had taken them: the journal is acknowledged
 
-    async def startup_dropping_flushes() -> None:
-        await startup()
-
-        async def push(*batches: object) -> bool:
-            return True  # as if Redis had taken them: the journal is acknowledged
-
-        assert edge.recorder is not None
-        edge.recorder._push_batch = push  # type: ignore[method-assign]
-
-    edge.startup = startup_dropping_flushes  # type: ignore[method-assign]
+    assert edge.recorder is not None
+    edge.recorder._push_batch = push  # type: ignore[method-assign]
