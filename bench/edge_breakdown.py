@@ -31,6 +31,7 @@ from pathlib import Path
 
 from bench.baselines.launch import GRANIAN_FLAGS
 from bench.baselines.servers import PinnedRedis
+from tracer.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 # (variant, route): the bare app first, then the click path and the open path part by part.
@@ -59,12 +60,6 @@ request = function()
   return wrk.format("GET", paths[i], {["Host"] = "t.northjobs.example", ["User-Agent"] = ua})
 end
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _serve(variant: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -128,7 +123,7 @@ def _measure(
     variant: str, env: dict[str, str], script: Path, seconds: int, redis_pid: int
 ) -> tuple[float, float]:
     """(req/s, CPU µs per request of the server's processes and redis-server)."""
-    port = _free_port()
+    port = free_port()
     server = _serve(variant, port, env)
     try:
         _requests_per_s(port, script, 1)  # warm-up

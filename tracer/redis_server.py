@@ -3,6 +3,7 @@ and by the tests (which kill and restart it to inject faults)."""
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -16,10 +17,43 @@ class RedisServerError(TracerError):
     pass
 
 
+# Ports handed out by this process, never handed out twice.
+_HANDED_OUT: set[int] = set()
+_LOWEST_PORT = 20_000
+
+
 def free_port() -> int:
+    """A port nothing listens on, for a server about to start. Drawn from below the
+    kernel's ephemeral range: a port the kernel picked for `bind(0)` is one it may also
+    give any outgoing connection as its source port before the server binds it (then
+    "Address already in use"); below the range only another listener can take it."""
+    first_ephemeral = _first_ephemeral_port()
+    if first_ephemeral - _LOWEST_PORT >= 1000:
+        for _ in range(100):
+            port = random.randrange(_LOWEST_PORT, first_ephemeral)
+            if port not in _HANDED_OUT and _bindable(port):
+                _HANDED_OUT.add(port)
+                return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _first_ephemeral_port() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768  # Linux's default
+
+
+def _bindable(port: int) -> bool:
+    """Nothing listens on `port`, on any address (servers here bind 0.0.0.0 too)."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
 
 
 class RedisServer:
